@@ -1,0 +1,106 @@
+#include "client/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "common/model/torch_call.h"
+
+namespace dermfed::client {
+
+using model::TorchCall;
+
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(model::DualRefNet net,
+                                                   std::vector<int64_t> class_counts,
+                                                   TrainerConfig config, c10::Device device) {
+  if (static_cast<int64_t>(class_counts.size()) != net->options().num_classes) {
+    return InvalidArgumentError("trainer: " + std::to_string(class_counts.size()) +
+                                " class counts for a model with " +
+                                std::to_string(net->options().num_classes) + " classes");
+  }
+  if (config.batch_size < 1) return InvalidArgumentError("trainer: batch_size must be >= 1");
+  if (!(config.learning_rate > 0)) return InvalidArgumentError("trainer: learning_rate must be > 0");
+  DF_ASSIGN_OR_RETURN(model::DualRefNetLoss loss,
+                      model::DualRefNetLoss::Create(std::move(class_counts), config.loss));
+  DF_RETURN_IF_ERROR(TorchCall("moving model to " + device.str(), [&] { net->to(device); }));
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  auto params = net->parameters();
+  if (config.optimizer == "adamw") {
+    opt = std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(config.learning_rate).weight_decay(config.weight_decay));
+  } else if (config.optimizer == "adam") {
+    opt = std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
+  } else if (config.optimizer == "sgd") {
+    opt = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(config.learning_rate)
+                    .momentum(config.momentum)
+                    .weight_decay(config.weight_decay));
+  } else {
+    return InvalidArgumentError("trainer: optimizer '" + config.optimizer +
+                                "' is unknown; choose adamw, adam or sgd");
+  }
+  return std::unique_ptr<Trainer>(
+      new Trainer(std::move(net), std::move(loss), config, device, std::move(opt)));
+}
+
+Trainer::Trainer(model::DualRefNet net, model::DualRefNetLoss loss, TrainerConfig config,
+                 c10::Device device, std::unique_ptr<torch::optim::Optimizer> optimizer)
+    : net_(std::move(net)),
+      loss_(std::move(loss)),
+      config_(config),
+      device_(device),
+      optimizer_(std::move(optimizer)) {}
+
+StatusOr<EpochReport> Trainer::TrainEpoch(const TensorDataset& data, int epoch) {
+  if (data.size() == 0) return InvalidArgumentError("trainer: no training rows");
+  const auto start = std::chrono::steady_clock::now();
+  EpochReport report;
+  report.epoch = epoch;
+  DF_RETURN_IF_ERROR(TorchCall("training epoch " + std::to_string(epoch), [&] {
+    net_->train();
+    auto gen = at::detail::createCPUGenerator(config_.seed * 1000003 + epoch);
+    torch::Tensor order = torch::randperm(data.size(), gen, torch::kInt64);
+    int64_t batches = 0;
+    for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
+      TensorDataset batch = data.Select(order.slice(0, b, b + config_.batch_size));
+      torch::Tensor image = batch.images.to(device_);
+      torch::Tensor meta = batch.metadata.defined() ? batch.metadata.to(device_) : torch::Tensor();
+      torch::Tensor labels = batch.labels.to(device_);
+      optimizer_->zero_grad();
+      model::LossTerms t = loss_(*net_, net_->forward(image, meta), labels, image);
+      t.total.backward();
+      optimizer_->step();
+      report.loss += t.total.item<double>();
+      report.ce += t.ce.item<double>();
+      report.sr += t.sr.item<double>();
+      report.cf += t.cf.item<double>();
+      report.images += batch.size();
+      ++batches;
+    }
+    report.loss /= batches;
+    report.ce /= batches;
+    report.sr /= batches;
+    report.cf /= batches;
+  }));
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+StatusOr<torch::Tensor> Trainer::PredictProbabilities(const TensorDataset& data) {
+  return TorchCall("predicting", [&] {
+    torch::NoGradGuard no_grad;
+    net_->eval();
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
+      TensorDataset batch = data.Slice(b, std::min(data.size(), b + config_.batch_size));
+      torch::Tensor meta = batch.metadata.defined() ? batch.metadata.to(device_) : torch::Tensor();
+      parts.push_back(
+          torch::softmax(net_->forward(batch.images.to(device_), meta).logits, 1).to(torch::kCPU));
+    }
+    return torch::cat(parts, 0);
+  });
+}
+
+}  // namespace dermfed::client
