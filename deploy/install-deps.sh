@@ -10,6 +10,7 @@ PACKAGES=(
   libabsl-dev libssl-dev
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev                # command line, JSON
+  libturbojpeg0-dev libpng-dev                   # image codecs
   python3 python3-torch python3-torchvision      # parity fixtures (tests only)
 )
 
