@@ -1,11 +1,13 @@
-// Classification metrics from predicted and true labels. No LibTorch; used by the site's
-// evaluator and the coordinator's aggregation of evaluation results alike.
+// Classification metrics from predicted and true labels (and class probabilities for AUC).
+// No LibTorch; used by the site's evaluator and the coordinator's aggregation of
+// evaluation results alike.
 //
 // Thread-compatible.
 #ifndef DERMFED_COMMON_METRICS_H_
 #define DERMFED_COMMON_METRICS_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -17,8 +19,10 @@ class ConfusionMatrix {
  public:
   explicit ConfusionMatrix(int num_classes);
 
-  // Fails naming the row when a label is outside [0, num_classes).
+  // Fails naming the row when a label is outside [0, num_classes); then nothing is added.
   Status Add(const std::vector<int64_t>& truth, const std::vector<int64_t>& predicted);
+  // Adds another matrix of the same size (federated evaluation sums sites' matrices).
+  Status Merge(const ConfusionMatrix& other);
 
   int num_classes() const { return k_; }
   int64_t total() const;
@@ -27,6 +31,12 @@ class ConfusionMatrix {
   double Accuracy() const;
   // Recall of class c; NaN when class c has no rows.
   double Sensitivity(int c) const;
+  // True-negative rate of class c; NaN when every row is of class c.
+  double Specificity(int c) const;
+  // NaN when nothing was predicted as c.
+  double Precision(int c) const;
+  // NaN when precision or sensitivity is NaN; 0 when both are 0.
+  double F1(int c) const;
   // Mean sensitivity over the classes that have rows (scikit-learn's balanced accuracy).
   double BalancedAccuracy() const;
 
@@ -34,6 +44,28 @@ class ConfusionMatrix {
   int k_;
   std::vector<int64_t> counts_;
 };
+
+// One-vs-rest ROC AUC of class c from scores (probability of c per row), by the
+// Mann-Whitney statistic with ties counted half. NaN when class c has no positive or no
+// negative rows.
+double OneVsRestAuc(const std::vector<float>& scores, const std::vector<int64_t>& truth, int c);
+
+struct ClassificationReport {
+  std::vector<std::string> class_names;
+  ConfusionMatrix confusion{2};
+  std::vector<double> auc;  // per class; NaN where undefined
+  double macro_auc = 0;     // mean over defined per-class AUCs
+
+  // {"accuracy", "balanced_accuracy", "macro_auc", "per_class": {name: {sensitivity,
+  // specificity, precision, f1, auc, support}}, "confusion_matrix": [[...]], "num_rows"}.
+  // NaN is written as null.
+  std::string ToJson() const;
+};
+
+// probabilities: rows x K, row-major. Errors name the offending row.
+StatusOr<ClassificationReport> Evaluate(const std::vector<std::string>& class_names,
+                                        const std::vector<int64_t>& truth,
+                                        const std::vector<float>& probabilities);
 
 }  // namespace dermfed
 

@@ -30,3 +30,59 @@ TEST(ConfusionMatrixTest, OutOfRangeLabelNamesTheRow) {
 
 }  // namespace
 }  // namespace dermfed
+
+namespace dermfed {
+namespace {
+
+TEST(ConfusionMatrixTest, SpecificityPrecisionF1ByHand) {
+  ConfusionMatrix m(2);
+  // truth:     0 0 0 1 1
+  // predicted: 0 1 1 1 0
+  ASSERT_TRUE(m.Add({0, 0, 0, 1, 1}, {0, 1, 1, 1, 0}).ok());
+  // class 1: TP 1, FP 2, FN 1, TN 1.
+  EXPECT_DOUBLE_EQ(m.Sensitivity(1), 0.5);
+  EXPECT_DOUBLE_EQ(m.Specificity(1), 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.Precision(1), 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.F1(1), 2 * (0.5 / 3) / (0.5 + 1.0 / 3));
+}
+
+TEST(ConfusionMatrixTest, MergeAddsCountsAndRefusesOtherSizes) {
+  ConfusionMatrix a(2), b(2), c(3);
+  ASSERT_TRUE(a.Add({0}, {1}).ok());
+  ASSERT_TRUE(b.Add({0, 1}, {1, 1}).ok());
+  ASSERT_TRUE(a.Merge(b).ok());
+  EXPECT_EQ(a.at(0, 1), 2);
+  EXPECT_EQ(a.at(1, 1), 1);
+  EXPECT_FALSE(a.Merge(c).ok());
+}
+
+TEST(AucTest, MatchesHandCountedPairsWithTies) {
+  // Positives (class 1) scores {0.8, 0.4}, negatives {0.4, 0.1, 0.3}.
+  // Pairs pos > neg: 0.8 beats 3; 0.4 beats 0.1 and 0.3, ties 0.4 (half) -> (3 + 2.5) / 6.
+  std::vector<float> s = {0.8f, 0.4f, 0.4f, 0.1f, 0.3f};
+  std::vector<int64_t> t = {1, 1, 0, 0, 0};
+  EXPECT_DOUBLE_EQ(OneVsRestAuc(s, t, 1), 5.5 / 6.0);
+  EXPECT_TRUE(std::isnan(OneVsRestAuc(s, {0, 0, 0, 0, 0}, 1)));
+}
+
+TEST(EvaluateTest, ReportHasTheDocumentedJsonKeys) {
+  std::vector<float> probs = {0.9f, 0.1f, 0.2f, 0.8f, 0.6f, 0.4f, 0.3f, 0.7f};
+  auto r = Evaluate({"NEV", "MEL"}, {0, 1, 1, 1}, probs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_DOUBLE_EQ(r->confusion.Accuracy(), 0.75);
+  const std::string json = r->ToJson();
+  for (const char* key : {"\"accuracy\"", "\"balanced_accuracy\"", "\"macro_auc\"",
+                          "\"per_class\"", "\"confusion_matrix\"", "\"MEL\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key << " missing from\n" << json;
+  }
+}
+
+TEST(EvaluateTest, NonFiniteProbabilityNamesTheRow) {
+  std::vector<float> probs = {0.5f, 0.5f, std::nanf(""), 0.5f};
+  auto r = Evaluate({"A", "B"}, {0, 1}, probs);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("row 1"), std::string::npos) << r.status();
+}
+
+}  // namespace
+}  // namespace dermfed
