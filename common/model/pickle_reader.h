@@ -40,8 +40,9 @@ struct TorchStorageDecl {
   std::string location;  // where it lived when saved ("cpu", "cuda:0"); we read to the CPU
 };
 
-// What a persistent id resolves to: a root storage, or (legacy view_metadata, written by
-// PyTorch before 1.0) the elements [view_offset, view_offset + view_numel) of one.
+// What a persistent id resolves to: a root storage, or (the legacy format's view_metadata,
+// from PyTorch versions that had storage views; 1.13 always writes None) the elements
+// [view_offset, view_offset + view_numel) of one.
 struct TorchStorageRef {
   TorchStorageDecl root;
   int64_t view_offset = 0;
@@ -64,6 +65,12 @@ struct TorchTensorRef {
 // huge tensor).
 StatusOr<int64_t> ElementsSpanned(const TorchTensorRef& ref);
 
+// `s` with non-printable bytes escaped (\xNN) and cut short: pickled names and keys are
+// untrusted, and end up in error messages.
+std::string EscapeForMessage(std::string_view s);
+
+// One value of an unpickled object graph: a Python scalar, str, bytes, tuple, list or dict,
+// or one of the torch things above. Copies are cheap and share the data.
 class PickleValue {
  public:
   enum class Kind {
@@ -93,6 +100,9 @@ class PickleValue {
   using Entries = std::vector<std::pair<PickleValue, PickleValue>>;
 
   PickleValue() = default;  // None
+  static PickleValue Bool(bool value);
+  static PickleValue Int(int64_t value);
+  static PickleValue Float(double value);
 
   Kind kind() const { return kind_; }
   // Python's name for the value's type ("int", "str", "list", "OrderedDict", "tensor"...),
@@ -116,36 +126,36 @@ class PickleValue {
   friend class PickleReader;
   struct Sequence;
   struct Dict;
+  static PickleValue Text(Kind kind, std::string value);  // kString, kBytes, kBigInt
+  static void ReleaseNested(Items* items, Entries* entries);
 
   Kind kind_ = Kind::kNone;
-  int64_t scalar_ = 0;                             // kBool, kInt, kGlobal
-  double float_ = 0;                               // kFloat
+  int64_t scalar_ = 0;                              // kBool, kInt, kGlobal
+  double float_ = 0;                                // kFloat
   c10::ScalarType dtype_ = c10::ScalarType::Float;  // kGlobal kStorageType
-  // kString/kBytes/kBigInt: const std::string; kTuple/kList: Sequence; kDict: Dict;
-  // kStorage: const TorchStorageRef; kTensor: const TorchTensorRef. Shared, because the memo
-  // lets a pickle refer to one object many times; containers are mutable, as in Python.
+  // kString/kBytes/kBigInt: std::string; kTuple/kList: Sequence; kDict: Dict; kStorage:
+  // TorchStorageRef; kTensor: TorchTensorRef. Shared, because the memo lets a pickle refer to
+  // one object many times. Only the reader mutates, and only lists and dicts, as in Python.
   std::shared_ptr<void> ptr_;
 };
 
 // Bounds on what one pickle may make the reader hold. The defaults are far above what a
-// state dict of even a large model needs (ResNet-152: ~20,000 memo entries).
+// state dict of even a large model needs (ResNet-152: 932 tensors, 8,003 memo entries).
 struct PickleLimits {
   size_t max_stack = size_t{1} << 20;  // values on the stack, all mark levels together
   size_t max_marks = size_t{1} << 12;  // open MARKs (nesting depth)
   size_t max_memo = size_t{1} << 20;
-  size_t max_items = size_t{1} << 22;  // tuple, list and dict elements made, per reader
-  size_t max_rank = 64;                // dimensions of a tensor
-  size_t max_global_name = 256;        // bytes of a GLOBAL module or name
+  // Tuple, list and dict elements made, per reader; storage and tensor refs count by size.
+  size_t max_items = size_t{1} << 22;
+  size_t max_rank = 64;          // dimensions of a tensor
+  size_t max_global_name = 256;  // bytes of a GLOBAL module or name
 };
 
 // Reads pickles one after another from `data` (the legacy format is several in a row).
-// Containers in returned values are owned with the reader: its destructor empties every
-// container it made, which breaks any reference cycle a hostile pickle built through the
-// memo. So take what you need out of a result before the reader goes away.
+// Values it returns own their data and may outlive the reader. `data` must outlive it.
 class PickleReader {
  public:
   explicit PickleReader(std::string_view data, PickleLimits limits = {});
-  ~PickleReader();
   PickleReader(const PickleReader&) = delete;
   PickleReader& operator=(const PickleReader&) = delete;
 
@@ -178,7 +188,9 @@ class PickleReader {
   Status Reduce(const PickleValue& callable, const PickleValue& args);
   StatusOr<PickleValue> PersistentLoad(const PickleValue& pid);
   StatusOr<PickleValue> RebuildTensor(const PickleValue::Items& args);
-  Status SetItem(PickleValue::Dict& dict, PickleValue key, PickleValue value);
+  StatusOr<PickleValue> NewOrderedDict(const PickleValue::Items& args);
+  Status CheckShareable(const PickleValue& value);
+  Status SetItem(PickleValue& target, PickleValue key, PickleValue value);
   PickleValue NewSequence(PickleValue::Kind kind, std::vector<PickleValue> items);
   PickleValue NewDict(bool ordered);
 
@@ -191,8 +203,6 @@ class PickleReader {
   std::unordered_map<uint64_t, PickleValue> memo_;
   std::vector<TorchStorageDecl> storages_;
   std::unordered_map<std::string, size_t> storage_index_;
-  std::vector<std::shared_ptr<PickleValue::Sequence>> sequences_made_;
-  std::vector<std::shared_ptr<PickleValue::Dict>> dicts_made_;
 };
 
 }  // namespace dermfed::model
