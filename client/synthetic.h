@@ -6,6 +6,7 @@
 #ifndef DERMFED_CLIENT_SYNTHETIC_H_
 #define DERMFED_CLIENT_SYNTHETIC_H_
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -35,6 +36,12 @@ struct SyntheticSpec {
   // (BCC 845, ACK 730, NEV 244, SEK 235, SCC 192, MEL 52) cycled over num_classes.
   std::vector<double> class_weights;
 };
+
+// Draws one lesion image per label: N x 3 x size x size floats in [0, 1]. Each class has its
+// own lesion colour and border-ring frequency; position, size, skin tone and noise vary per
+// image. `generator` is a CPU generator (at::detail::createCPUGenerator(seed)).
+torch::Tensor DrawLesionImages(const torch::Tensor& labels, int64_t num_classes, int64_t image_size,
+                               at::Generator& generator);
 
 // Each class has its own lesion colour and border texture; the lesion's position, size and
 // the skin tone vary per row, with noise, so the task is learnable but not trivial. The

@@ -1,4 +1,4 @@
-#include "client/cli/demo_command.h"
+#include "client/cli/commands.h"
 
 #include <torch/torch.h>
 

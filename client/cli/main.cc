@@ -2,13 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "client/cli/demo_command.h"
+#include "client/cli/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dermfed: federated training of the DualRefNet skin-lesion classifier"};
   app.require_subcommand(1);
   int exit_code = 0;
   dermfed::client::RegisterDemoCommand(app, exit_code);
+  dermfed::client::RegisterDatagenCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
