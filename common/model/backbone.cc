@@ -55,9 +55,12 @@ Status LoadTorchvisionWeights(BackboneImpl& backbone, const std::string& path) {
     if (status.message().find(path) != absl::string_view::npos) return status;
     return Annotate(status, path);
   }
+  DF_ASSIGN_OR_RETURN(NamedTensors upgraded, TorchCall(path + ": renaming legacy keys", [&] {
+                        return backbone.UpgradeLegacyKeys(*std::move(state));
+                      }));
   LoadOptions options;
   if (!backbone.has_head()) options.ignore_prefixes = backbone.HeadPrefixes();
-  return Annotate(LoadStateDict(backbone, backbone.UpgradeLegacyKeys(*std::move(state)), options),
+  return Annotate(LoadStateDict(backbone, upgraded, options),
                   path + " (into " + backbone.name() + ")");
 }
 

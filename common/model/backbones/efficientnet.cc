@@ -66,7 +66,7 @@ class MBConvImpl : public nn::Module {
              double stochastic_depth_prob)
       : use_residual_(stride == 1 && in_channels == config.out_channels) {
     const int64_t expanded = MakeDivisible(in_channels * config.expand_ratio, 8);
-    nn::Sequential block;
+    SequentialBlock block;
     if (expanded != in_channels) {
       block->push_back(Conv2dNormActivation(in_channels, expanded, 1, 1, 1, Activation::kSiLU));
     }
@@ -90,7 +90,7 @@ class MBConvImpl : public nn::Module {
 
  private:
   bool use_residual_;
-  nn::Sequential block_{nullptr};
+  SequentialBlock block_{nullptr};
   StochasticDepth stochastic_depth_{nullptr};
 };
 TORCH_MODULE(MBConv);
@@ -104,7 +104,7 @@ class EfficientNetB0Impl : public BackboneImpl {
     for (const auto& stage : kStages) total_blocks += stage.num_layers;
     int64_t block_id = 0;
     for (const auto& stage : kStages) {
-      nn::Sequential blocks;
+      SequentialBlock blocks;
       for (int64_t i = 0; i < stage.num_layers; ++i) {
         // Stochastic depth grows linearly with the block's depth in the network.
         const double p = kStochasticDepthProb * static_cast<double>(block_id) / total_blocks;

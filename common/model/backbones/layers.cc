@@ -6,11 +6,10 @@
 
 namespace dermfed::model::backbones {
 
-torch::nn::Sequential Conv2dNormActivation(int64_t in_channels, int64_t out_channels,
-                                           int64_t kernel_size, int64_t stride, int64_t groups,
-                                           Activation activation) {
+SequentialBlock Conv2dNormActivation(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                     int64_t stride, int64_t groups, Activation activation) {
   namespace nn = torch::nn;
-  nn::Sequential block;
+  SequentialBlock block;
   block->push_back(nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, kernel_size)
                                   .stride(stride)
                                   .padding((kernel_size - 1) / 2)

@@ -10,16 +10,25 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace dermfed::model::backbones {
+
+// An nn::Sequential with a plain forward(Tensor), so that it can be stored inside another
+// Sequential (nn::Sequential's templated forward() cannot be held by AnyModule).
+class SequentialBlockImpl : public torch::nn::SequentialImpl {
+ public:
+  using SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return SequentialImpl::forward(std::move(x)); }
+};
+TORCH_MODULE(SequentialBlock);
 
 enum class Activation { kNone, kReLU, kReLU6, kSiLU };
 
 // torchvision.ops.Conv2dNormActivation with a BatchNorm2d: children "0" (Conv2d without bias,
 // padding (kernel - 1) / 2), "1" (BatchNorm2d) and, unless kNone, "2" (the activation).
-torch::nn::Sequential Conv2dNormActivation(int64_t in_channels, int64_t out_channels,
-                                           int64_t kernel_size, int64_t stride, int64_t groups,
-                                           Activation activation);
+SequentialBlock Conv2dNormActivation(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                     int64_t stride, int64_t groups, Activation activation);
 
 // torchvision's _make_divisible: rounds `value` to the nearest multiple of `divisor` (at
 // least `divisor`), never going below 90% of `value`.

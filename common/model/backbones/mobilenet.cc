@@ -35,7 +35,7 @@ class InvertedResidualImpl : public nn::Module {
                        int64_t expand_ratio)
       : use_residual_(stride == 1 && in_channels == out_channels) {
     const int64_t hidden = static_cast<int64_t>(std::round(in_channels * expand_ratio));
-    nn::Sequential conv;
+    SequentialBlock conv;
     if (expand_ratio != 1) {
       conv->push_back(Conv2dNormActivation(in_channels, hidden, 1, 1, 1, Activation::kReLU6));
     }
@@ -51,7 +51,7 @@ class InvertedResidualImpl : public nn::Module {
 
  private:
   bool use_residual_;
-  nn::Sequential conv_{nullptr};
+  SequentialBlock conv_{nullptr};
 };
 TORCH_MODULE(InvertedResidual);
 
