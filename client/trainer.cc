@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "common/model/torch_call.h"
 
@@ -52,55 +53,82 @@ Trainer::Trainer(model::DualRefNet net, model::DualRefNetLoss loss, TrainerConfi
       device_(device),
       optimizer_(std::move(optimizer)) {}
 
+StatusOr<Trainer::StepLosses> Trainer::Step(const torch::Tensor& images,
+                                             const torch::Tensor& metadata,
+                                             const torch::Tensor& labels) {
+  return TorchCall("training step", [&] {
+    net_->train();
+    torch::Tensor image = images.to(device_);
+    torch::Tensor meta = metadata.defined() ? metadata.to(device_) : torch::Tensor();
+    optimizer_->zero_grad();
+    model::LossTerms t = loss_(*net_, net_->forward(image, meta), labels.to(device_), image);
+    t.total.backward();
+    optimizer_->step();
+    StepLosses out;
+    out.loss = t.total.item<double>();
+    out.ce = t.ce.item<double>();
+    out.sr = t.sr.item<double>();
+    out.cf = t.cf.item<double>();
+    return out;
+  });
+}
+
+StatusOr<torch::Tensor> Trainer::Predict(const torch::Tensor& images,
+                                         const torch::Tensor& metadata) {
+  return TorchCall("predicting", [&] {
+    torch::NoGradGuard no_grad;
+    net_->eval();
+    torch::Tensor meta = metadata.defined() ? metadata.to(device_) : torch::Tensor();
+    return torch::softmax(net_->forward(images.to(device_), meta).logits, 1).to(torch::kCPU);
+  });
+}
+
 StatusOr<EpochReport> Trainer::TrainEpoch(const TensorDataset& data, int epoch) {
   if (data.size() == 0) return InvalidArgumentError("trainer: no training rows");
   const auto start = std::chrono::steady_clock::now();
   EpochReport report;
   report.epoch = epoch;
-  DF_RETURN_IF_ERROR(TorchCall("training epoch " + std::to_string(epoch), [&] {
-    net_->train();
-    auto gen = at::detail::createCPUGenerator(config_.seed * 1000003 + epoch);
-    torch::Tensor order = torch::randperm(data.size(), gen, torch::kInt64);
-    int64_t batches = 0;
-    for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
-      TensorDataset batch = data.Select(order.slice(0, b, b + config_.batch_size));
-      torch::Tensor image = batch.images.to(device_);
-      torch::Tensor meta = batch.metadata.defined() ? batch.metadata.to(device_) : torch::Tensor();
-      torch::Tensor labels = batch.labels.to(device_);
-      optimizer_->zero_grad();
-      model::LossTerms t = loss_(*net_, net_->forward(image, meta), labels, image);
-      t.total.backward();
-      optimizer_->step();
-      report.loss += t.total.item<double>();
-      report.ce += t.ce.item<double>();
-      report.sr += t.sr.item<double>();
-      report.cf += t.cf.item<double>();
-      report.images += batch.size();
-      ++batches;
-    }
-    report.loss /= batches;
-    report.ce /= batches;
-    report.sr /= batches;
-    report.cf /= batches;
-  }));
+  auto gen = at::detail::createCPUGenerator(config_.seed * 1000003 + epoch);
+  torch::Tensor order = torch::randperm(data.size(), gen, torch::kInt64);
+  int64_t batches = 0;
+  for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
+    TensorDataset batch = data.Select(order.slice(0, b, b + config_.batch_size));
+    DF_ASSIGN_OR_RETURN(StepLosses l, Step(batch.images, batch.metadata, batch.labels));
+    report.loss += l.loss;
+    report.ce += l.ce;
+    report.sr += l.sr;
+    report.cf += l.cf;
+    report.images += batch.size();
+    ++batches;
+  }
+  report.loss /= batches;
+  report.ce /= batches;
+  report.sr /= batches;
+  report.cf /= batches;
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 
 StatusOr<torch::Tensor> Trainer::PredictProbabilities(const TensorDataset& data) {
-  return TorchCall("predicting", [&] {
-    torch::NoGradGuard no_grad;
-    net_->eval();
-    std::vector<torch::Tensor> parts;
-    for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
-      TensorDataset batch = data.Slice(b, std::min(data.size(), b + config_.batch_size));
-      torch::Tensor meta = batch.metadata.defined() ? batch.metadata.to(device_) : torch::Tensor();
-      parts.push_back(
-          torch::softmax(net_->forward(batch.images.to(device_), meta).logits, 1).to(torch::kCPU));
-    }
-    return torch::cat(parts, 0);
-  });
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < data.size(); b += config_.batch_size) {
+    TensorDataset batch = data.Slice(b, std::min(data.size(), b + config_.batch_size));
+    DF_ASSIGN_OR_RETURN(torch::Tensor p, Predict(batch.images, batch.metadata));
+    parts.push_back(p);
+  }
+  if (parts.empty()) return InvalidArgumentError("trainer: nothing to predict");
+  return torch::cat(parts, 0);
+}
+
+void Trainer::SetLearningRate(double lr) {
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+}
+
+double Trainer::CosineLearningRate(double base, int epoch, int total) {
+  if (total <= 1) return base;
+  const double t = static_cast<double>(epoch - 1) / static_cast<double>(total - 1);
+  return base * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * t)));
 }
 
 }  // namespace dermfed::client

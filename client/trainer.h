@@ -42,11 +42,27 @@ class Trainer {
                                                    std::vector<int64_t> class_counts,
                                                    TrainerConfig config, c10::Device device);
 
-  // One pass over `data` in a seeded random order.
+  // One optimizer step on a batch (moved to the trainer's device); returns the loss terms
+  // as plain numbers.
+  struct StepLosses {
+    double loss = 0, ce = 0, sr = 0, cf = 0;
+  };
+  StatusOr<StepLosses> Step(const torch::Tensor& images, const torch::Tensor& metadata,
+                            const torch::Tensor& labels);
+
+  // Class probabilities (B x K, on the CPU) in eval mode.
+  StatusOr<torch::Tensor> Predict(const torch::Tensor& images, const torch::Tensor& metadata);
+
+  // One pass over in-memory `data` in a seeded random order.
   StatusOr<EpochReport> TrainEpoch(const TensorDataset& data, int epoch);
 
   // Class probabilities (N x K, on the CPU) in eval mode.
   StatusOr<torch::Tensor> PredictProbabilities(const TensorDataset& data);
+
+  // Sets the learning rate of every parameter group (schedules call this per epoch).
+  void SetLearningRate(double lr);
+  // Cosine decay from config.learning_rate to 1% of it over `total` epochs.
+  static double CosineLearningRate(double base, int epoch, int total);
 
   model::DualRefNet& net() { return net_; }
 

@@ -5,10 +5,27 @@
 
 #include <CLI/App.hpp>
 
+#include <string>
+
+#include "client/site_data.h"
+#include "client/trainer.h"
+#include "common/model/dualrefnet.h"
+#include "common/model/losses.h"
+
 namespace dermfed::client {
 
 void RegisterDemoCommand(CLI::App& app, int& exit_code);
 void RegisterDatagenCommand(CLI::App& app, int& exit_code);
+void RegisterTrainCommand(CLI::App& app, int& exit_code);
+void RegisterEvalCommand(CLI::App& app, int& exit_code);
+void RegisterPredictCommand(CLI::App& app, int& exit_code);
+
+// Flags shared by several commands, so each means the same everywhere.
+void AddModelFlags(CLI::App* cmd, model::DualRefNetOptions& m, model::LossConfig& loss,
+                   bool& no_weighted_ce);
+void AddTrainerFlags(CLI::App* cmd, TrainerConfig& t);
+void AddRuntimeFlags(CLI::App* cmd, int& threads, std::string& device);
+void AddDataFlags(CLI::App* cmd, SiteDataOptions& d);
 
 }  // namespace dermfed::client
 

@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   dermfed::client::RegisterDemoCommand(app, exit_code);
   dermfed::client::RegisterDatagenCommand(app, exit_code);
+  dermfed::client::RegisterTrainCommand(app, exit_code);
+  dermfed::client::RegisterEvalCommand(app, exit_code);
+  dermfed::client::RegisterPredictCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
