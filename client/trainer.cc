@@ -62,6 +62,12 @@ StatusOr<Trainer::StepLosses> Trainer::Step(const torch::Tensor& images,
     torch::Tensor meta = metadata.defined() ? metadata.to(device_) : torch::Tensor();
     optimizer_->zero_grad();
     model::LossTerms t = loss_(*net_, net_->forward(image, meta), labels.to(device_), image);
+    if (proximal_mu_ > 0) {
+      auto params = net_->parameters();
+      torch::Tensor prox = torch::zeros({}, t.total.options());
+      for (size_t i = 0; i < params.size(); ++i) prox = prox + (params[i] - anchor_[i]).pow(2).sum();
+      t.total = t.total + 0.5 * proximal_mu_ * prox;
+    }
     t.total.backward();
     optimizer_->step();
     StepLosses out;
@@ -119,6 +125,14 @@ StatusOr<torch::Tensor> Trainer::PredictProbabilities(const TensorDataset& data)
   }
   if (parts.empty()) return InvalidArgumentError("trainer: nothing to predict");
   return torch::cat(parts, 0);
+}
+
+void Trainer::SetProximalAnchor(double mu) {
+  proximal_mu_ = mu;
+  anchor_.clear();
+  if (mu <= 0) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : net_->parameters()) anchor_.push_back(p.detach().clone());
 }
 
 void Trainer::SetLearningRate(double lr) {

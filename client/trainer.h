@@ -59,6 +59,11 @@ class Trainer {
   // Class probabilities (N x K, on the CPU) in eval mode.
   StatusOr<torch::Tensor> PredictProbabilities(const TensorDataset& data);
 
+  // FedProx: adds (mu / 2) * ||w - w_anchor||^2 over the parameters to every step's loss,
+  // with the anchor the model's current parameters (the global model just loaded). mu = 0
+  // removes it.
+  void SetProximalAnchor(double mu);
+
   // Sets the learning rate of every parameter group (schedules call this per epoch).
   void SetLearningRate(double lr);
   // Cosine decay from config.learning_rate to 1% of it over `total` epochs.
@@ -75,6 +80,8 @@ class Trainer {
   TrainerConfig config_;
   c10::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  double proximal_mu_ = 0;
+  std::vector<torch::Tensor> anchor_;
 };
 
 }  // namespace dermfed::client

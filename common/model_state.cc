@@ -207,4 +207,35 @@ uint64_t ModelState::TotalElements() const {
   return n;
 }
 
+namespace {
+template <typename T>
+void Sub(uint8_t* a, const uint8_t* b, uint64_t nbytes) {
+  T* x = reinterpret_cast<T*>(a);
+  const T* y = reinterpret_cast<const T*>(b);
+  const uint64_t n = nbytes / sizeof(T);
+  for (uint64_t i = 0; i < n; ++i) x[i] -= y[i];
+}
+}  // namespace
+
+Status SubtractInPlace(ModelState* a, const ModelState& b) {
+  DF_RETURN_IF_ERROR(a->CheckSameLayout(b));
+  for (size_t i = 0; i < a->num_tensors(); ++i) {
+    const TensorSpec& t = a->manifest()[i];
+    uint8_t* x = a->TensorData(i);
+    const uint8_t* y = b.TensorData(i);
+    switch (t.dtype) {
+      case DType::kFloat32: Sub<float>(x, y, t.nbytes); break;
+      case DType::kFloat64: Sub<double>(x, y, t.nbytes); break;
+      case DType::kInt64: Sub<int64_t>(x, y, t.nbytes); break;
+      case DType::kInt32: Sub<int32_t>(x, y, t.nbytes); break;
+      case DType::kInt8: Sub<int8_t>(x, y, t.nbytes); break;
+      case DType::kUInt8: Sub<uint8_t>(x, y, t.nbytes); break;
+      default:
+        return InvalidArgumentError("cannot subtract tensor '" + t.name + "' of dtype " +
+                                    std::string(DTypeName(t.dtype)));
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace dermfed

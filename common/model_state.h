@@ -104,6 +104,10 @@ class ModelState {
   uint64_t size_bytes_ = 0;
 };
 
+// a <- a - b, tensor by tensor (Δ = local − global). REQUIRES same layout (checked). Float
+// and integer dtypes are supported except float16/bfloat16 (an error naming the tensor).
+Status SubtractInPlace(ModelState* a, const ModelState& b);
+
 }  // namespace dermfed
 
 #endif  // DERMFED_COMMON_MODEL_STATE_H_

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/digest.h"
+#include "common/model_transfer.h"
 #include "dermfed/v1/model_state.pb.h"
 
 namespace dermfed {
@@ -17,37 +19,9 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'F', 'M', 'S', 'T', 'A', 'T', 'E'};
 constexpr uint32_t kVersion = 1;
-constexpr size_t kDigestBytes = 32;
+constexpr size_t kDigestBytes = Sha256::kBytes;
 // A manifest is names and shapes: even DenseNet's is < 100 KB. Anything bigger is hostile.
 constexpr uint64_t kMaxManifestBytes = 64ull << 20;
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void Update(const void* p, size_t n) { EVP_DigestUpdate(ctx_.get(), p, n); }
-  std::array<uint8_t, kDigestBytes> Final() {
-    std::array<uint8_t, kDigestBytes> out{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), out.data(), &len);
-    return out;
-  }
-
- private:
-  struct Free {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
-};
-
-std::string Hex(const uint8_t* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += kDigits[p[i] >> 4];
-    s += kDigits[p[i] & 15];
-  }
-  return s;
-}
 
 std::string ErrnoText() { return std::strerror(errno); }
 
@@ -65,16 +39,7 @@ uint64_t GetLe(const uint8_t* p, int n) {
 
 // Header + manifest + padding: everything before the buffer.
 std::string Preamble(const ModelState& state) {
-  v1::Manifest manifest;
-  manifest.set_buffer_bytes(state.size_bytes());
-  for (const TensorSpec& t : state.manifest()) {
-    v1::TensorSpec* p = manifest.add_tensors();
-    p->set_name(t.name);
-    p->set_dtype(static_cast<v1::DType>(t.dtype));
-    for (int64_t d : t.shape) p->add_shape(d);
-    p->set_offset(t.offset);
-    p->set_nbytes(t.nbytes);
-  }
+  v1::Manifest manifest = ManifestToProto(state);
   std::string body = manifest.SerializeAsString();
   std::string out(kMagic, sizeof(kMagic));
   PutU32(out, kVersion);
@@ -109,7 +74,7 @@ std::string ModelStateDigest(const ModelState& state) {
   sha.Update(pre.data(), pre.size());
   sha.Update(state.data(), state.size_bytes());
   auto d = sha.Final();
-  return Hex(d.data(), d.size());
+  return HexDigest(d.data(), d.size());
 }
 
 Status SaveModelState(const ModelState& state, const std::string& path) {
@@ -188,22 +153,9 @@ StatusOr<ModelState> LoadModelState(const std::string& path) {
                          "-byte buffer at offset " + std::to_string(buffer_offset) +
                          " (truncated or padded file)");
   }
-  std::vector<TensorSpec> specs;
-  specs.reserve(manifest.tensors_size());
-  for (int i = 0; i < manifest.tensors_size(); ++i) {
-    const v1::TensorSpec& p = manifest.tensors(i);
-    if (!IsValidDType(p.dtype())) {
-      return InvalidArgumentError(path + ": tensor '" + p.name() + "' has unknown dtype " +
-                                  std::to_string(p.dtype()));
-    }
-    TensorSpec t;
-    t.name = p.name();
-    t.dtype = static_cast<DType>(p.dtype());
-    t.shape.assign(p.shape().begin(), p.shape().end());
-    t.offset = p.offset();
-    t.nbytes = p.nbytes();
-    specs.push_back(std::move(t));
-  }
+  auto parsed = ManifestFromProto(manifest);
+  if (!parsed.ok()) return Annotate(parsed.status(), path);
+  std::vector<TensorSpec> specs = std::move(parsed).value();
   // Read the rest in one go; its size is now known to match the file.
   std::vector<uint8_t> rest(file_size - kHeader - manifest_len);
   in.read(reinterpret_cast<char*>(rest.data()), static_cast<std::streamsize>(rest.size()));
@@ -220,8 +172,8 @@ StatusOr<ModelState> LoadModelState(const std::string& path) {
   const auto digest = sha.Final();
   if (std::memcmp(digest.data(), stored_digest, kDigestBytes) != 0) {
     return DataLossError(path + ": checksum mismatch (file is corrupt): stored " +
-                         Hex(stored_digest, kDigestBytes) + ", computed " +
-                         Hex(digest.data(), digest.size()));
+                         HexDigest(stored_digest, kDigestBytes) + ", computed " +
+                         HexDigest(digest.data(), digest.size()));
   }
   auto state = ModelState::FromParts(std::move(specs), buffer, buffer_bytes);
   if (!state.ok()) return Annotate(state.status(), path);

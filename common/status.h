@@ -25,7 +25,12 @@ using absl::NotFoundError;
 using absl::OkStatus;
 using absl::OutOfRangeError;
 using absl::UnimplementedError;
+using absl::AlreadyExistsError;
 using absl::DataLossError;
+using absl::DeadlineExceededError;
+using absl::PermissionDeniedError;
+using absl::UnavailableError;
+using absl::UnauthenticatedError;
 
 // Returns `status` with `context + ": "` prepended to its message; OK stays OK.
 inline Status Annotate(const Status& status, const std::string& context) {

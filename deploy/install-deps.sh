@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev                # command line, JSON
   libturbojpeg0-dev libpng-dev                   # image codecs
+  libtomlplusplus-dev libsqlite3-dev             # config files, coordinator state
   python3 python3-torch python3-torchvision      # parity fixtures (tests only)
 )
 

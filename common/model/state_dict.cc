@@ -104,4 +104,19 @@ Status LoadStateDict(torch::nn::Module& module, const NamedTensors& source,
   });
 }
 
+std::vector<std::string> BatchNormTensorNames(const torch::nn::Module& module) {
+  std::vector<std::string> names;
+  for (const auto& item : module.named_modules()) {
+    const torch::nn::Module& m = *item.value();
+    const bool bn = dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
+                    dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m) ||
+                    dynamic_cast<const torch::nn::BatchNorm3dImpl*>(&m);
+    if (!bn) continue;
+    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    for (const auto& p : m.named_parameters(false)) names.push_back(prefix + p.key());
+    for (const auto& b : m.named_buffers(false)) names.push_back(prefix + b.key());
+  }
+  return names;
+}
+
 }  // namespace dermfed::model

@@ -38,6 +38,10 @@ struct LoadOptions {
 Status LoadStateDict(torch::nn::Module& module, const NamedTensors& source,
                      const LoadOptions& options = {});
 
+// State-dict names of every BatchNorm layer's tensors (weight, bias, running statistics and
+// counter). FedBN keeps these at the sites.
+std::vector<std::string> BatchNormTensorNames(const torch::nn::Module& module);
+
 }  // namespace dermfed::model
 
 #endif  // DERMFED_COMMON_MODEL_STATE_DICT_H_

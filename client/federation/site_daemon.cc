@@ -1,0 +1,337 @@
+#include "client/federation/site_daemon.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "client/data/split.h"
+#include "client/evaluator.h"
+#include "client/federation/federation_client.h"
+#include "client/loader.h"
+#include "client/site_data.h"
+#include "client/trainer.h"
+#include "common/log.h"
+#include "common/model/module_state.h"
+#include "common/model/runtime.h"
+#include "common/model/state_dict.h"
+#include "common/model/torch_call.h"
+
+namespace dermfed::client {
+namespace {
+
+using T = ConfigType;
+constexpr char kLog[] = "site";
+
+bool Retryable(const Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded ||
+         s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kUnknown ||
+         s.code() == absl::StatusCode::kCancelled;
+}
+
+// Everything the site holds between tasks.
+struct SiteState {
+  v1::FederationSpec spec;
+  SiteData data;
+  DatasetSplit split;
+  std::vector<int64_t> counts;
+  model::DualRefNet net{nullptr};
+  c10::Device device{torch::kCPU};
+  std::vector<std::string> local_tensor_names;  // FedBN
+  ModelState local_tensors;                     // FedBN: this site's own BatchNorm state
+  bool has_local_tensors = false;
+  int64_t last_round = 0;
+};
+
+Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s) {
+  s->spec = joined.spec();
+  DF_ASSIGN_OR_RETURN(MetadataSchema schema,
+                      ParseSchemaJson(s->spec.schema_json(), "the federation's schema"));
+  SiteDataOptions o;
+  o.format = c.format.empty() ? s->spec.format() : c.format;
+  o.path = c.data;
+  o.skip_bad_rows = c.skip_bad_rows;
+  o.use_metadata = s->spec.use_metadata();
+  DF_ASSIGN_OR_RETURN(s->data, LoadSiteDataWithSchema(o, schema));
+  if (s->data.source.metadata_width != s->spec.metadata_dim()) {
+    return InvalidArgumentError("local metadata encodes to " +
+                                std::to_string(s->data.source.metadata_width) +
+                                " features, the federation's model expects " +
+                                std::to_string(s->spec.metadata_dim()));
+  }
+  SplitFractions f;
+  f.validation = c.validation_fraction;
+  f.test = 0;
+  f.train = 1 - f.validation;
+  DF_ASSIGN_OR_RETURN(s->split, SplitByGroup(s->data.dataset, f, c.seed));
+  s->counts = s->data.dataset.ClassCounts(s->split.train);
+  model::DualRefNetOptions mo;
+  mo.backbone = s->spec.backbone();
+  mo.num_classes = s->spec.num_classes();
+  mo.metadata_dim = s->spec.metadata_dim();
+  mo.sr_factor = s->spec.sr_factor();
+  DF_ASSIGN_OR_RETURN(s->net, model::MakeDualRefNet(mo));
+  DF_ASSIGN_OR_RETURN(s->device, model::PickDevice(c.device));
+  DF_RETURN_IF_ERROR(model::TorchCall("moving model", [&] { s->net->to(s->device); }));
+  if (s->spec.fedbn()) s->local_tensor_names = model::BatchNormTensorNames(*s->net);
+  LogInfo(kLog, "site=%s data ready: %d rows (%d train / %d validation), %d groups, %d skipped",
+          c.name, s->data.dataset.rows.size(), s->split.train.size(), s->split.validation.size(),
+          s->data.dataset.NumGroups(), s->data.dataset.skipped.size());
+  return OkStatus();
+}
+
+// Loads the global model; with FedBN, puts this site's own BatchNorm tensors back.
+Status LoadGlobal(SiteState* s, const ModelState& global) {
+  DF_RETURN_IF_ERROR(model::LoadModelStateInto(global, *s->net));
+  if (s->has_local_tensors) {
+    DF_ASSIGN_OR_RETURN(auto views, model::ViewTensors(s->local_tensors));
+    model::LoadOptions partial;
+    partial.allow_missing_num_batches_tracked = false;
+    // Only the BatchNorm tensors: everything else is ignored by prefix-free matching below.
+    auto all = model::StateDictOf(*s->net);
+    std::set<std::string> local(s->local_tensor_names.begin(), s->local_tensor_names.end());
+    DF_RETURN_IF_ERROR(model::TorchCall("restoring local BatchNorm", [&] {
+      torch::NoGradGuard g;
+      std::map<std::string, torch::Tensor> saved(views.begin(), views.end());
+      for (auto& [name, t] : all) {
+        if (local.count(name) && saved.count(name)) t.copy_(saved[name]);
+      }
+    }));
+  }
+  return OkStatus();
+}
+
+Status RememberLocalTensors(SiteState* s) {
+  if (s->local_tensor_names.empty()) return OkStatus();
+  DF_ASSIGN_OR_RETURN(s->local_tensors, model::ToModelState(*s->net));
+  s->has_local_tensors = true;
+  return OkStatus();
+}
+
+Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
+  const int64_t round = task.round();
+  DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
+  DF_RETURN_IF_ERROR(LoadGlobal(s, global));
+  TrainerConfig tc;
+  tc.batch_size = s->spec.batch_size();
+  tc.optimizer = s->spec.optimizer();
+  tc.learning_rate = s->spec.learning_rate();
+  tc.weight_decay = s->spec.weight_decay();
+  tc.loss.lambda_sr = s->spec.lambda_sr();
+  tc.loss.lambda_cf = s->spec.lambda_cf();
+  tc.loss.weighted_ce = s->spec.weighted_ce();
+  tc.seed = c.seed * 7919 + static_cast<uint64_t>(round);
+  DF_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(s->net, s->counts, tc, s->device));
+  const auto& cfg = task.config();
+  if (cfg.count("proximal_mu")) trainer->SetProximalAnchor(cfg.at("proximal_mu"));
+
+  LoaderConfig lc;
+  lc.image_size = s->spec.image_size();
+  lc.batch_size = static_cast<int>(tc.batch_size);
+  lc.workers = c.workers > 0 ? c.workers : std::max(1u, std::thread::hardware_concurrency());
+  lc.seed = tc.seed;
+  BatchLoader loader(s->data.source, s->split.train, lc);
+  double loss = 0, ce = 0, sr = 0, cf = 0;
+  int64_t steps = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int epoch = 1; epoch <= std::max(1, task.local_epochs()); ++epoch) {
+    loader.StartEpoch(static_cast<int>(round * 1000 + epoch));
+    while (c.max_steps_per_round <= 0 || steps < c.max_steps_per_round) {
+      DF_ASSIGN_OR_RETURN(std::optional<Batch> batch, loader.Next());
+      if (!batch) break;
+      DF_ASSIGN_OR_RETURN(Trainer::StepLosses l,
+                          trainer->Step(batch->images, batch->metadata, batch->labels));
+      loss += l.loss;
+      ce += l.ce;
+      sr += l.sr;
+      cf += l.cf;
+      ++steps;
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  DF_RETURN_IF_ERROR(RememberLocalTensors(s));
+  DF_ASSIGN_OR_RETURN(ModelState delta, model::ToModelState(*s->net));
+  DF_RETURN_IF_ERROR(SubtractInPlace(&delta, global));
+  const double n = static_cast<double>(std::max<int64_t>(steps, 1));
+  std::map<std::string, double> metrics = {{"loss", loss / n}, {"ce", ce / n}, {"sr", sr / n},
+                                           {"cf", cf / n}, {"steps", static_cast<double>(steps)},
+                                           {"train_seconds", seconds}};
+  LogInfo(kLog, "site=%s round=%d version=%d trained %d steps in %.1f s, loss %.4f; uploading",
+          c.name, round, task.model_version(), steps, seconds, loss / n);
+  return client.PushUpdate(round, task.model_version(),
+                           static_cast<int64_t>(s->split.train.size()), delta, metrics);
+}
+
+Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
+  DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
+  DF_RETURN_IF_ERROR(LoadGlobal(s, global));
+  const std::vector<int>& rows = s->split.validation.empty() ? s->split.train : s->split.validation;
+  EvalConfig ec;
+  ec.image_size = s->spec.image_size();
+  ec.workers = c.workers > 0 ? c.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> names(s->spec.class_names().begin(), s->spec.class_names().end());
+  DF_ASSIGN_OR_RETURN(std::vector<float> probs,
+                      PredictRows(*s->net, s->device, s->data.source, rows, ec));
+  std::vector<int64_t> truth;
+  double nll = 0;
+  const size_t k = names.size();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    truth.push_back(s->data.source.labels[rows[i]]);
+    nll -= std::log(std::max(probs[i * k + truth.back()], 1e-12f));
+  }
+  DF_ASSIGN_OR_RETURN(ClassificationReport report, dermfed::Evaluate(names, truth, probs));
+  v1::MetricsReport r;
+  r.set_site_name(c.name);
+  r.set_round(task.round());
+  r.set_model_version(task.model_version());
+  r.set_num_examples(static_cast<int64_t>(rows.size()));
+  for (size_t t = 0; t < k; ++t) {
+    for (size_t p = 0; p < k; ++p) r.add_confusion(report.confusion.at(static_cast<int>(t), static_cast<int>(p)));
+  }
+  (*r.mutable_metrics())["loss"] = nll / static_cast<double>(rows.size());
+  (*r.mutable_metrics())["macro_auc"] = report.macro_auc;
+  (*r.mutable_metrics())["balanced_accuracy"] = report.confusion.BalancedAccuracy();
+  (*r.mutable_metrics())["accuracy"] = report.confusion.Accuracy();
+  LogInfo(kLog, "site=%s round=%d version=%d evaluated %d rows: balanced accuracy %.3f", c.name,
+          task.round(), task.model_version(), rows.size(), report.confusion.BalancedAccuracy());
+  return client.ReportMetrics(r);
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& SiteConfigKeys() {
+  static const std::vector<ConfigKey> keys = {
+      {"site.name", T::kString, "", "The site's name (its identity when TLS is off)."},
+      {"site.coordinator", T::kString, "127.0.0.1:7443", "host:port of the coordinator."},
+      {"site.data", T::kString, "", "The site's dataset folder (never leaves the site)."},
+      {"site.format", T::kString, "", "Dataset format (pad-ufes-20, isic-2019, generic); empty = the federation's."},
+      {"site.skip_bad_rows", T::kBool, "false", "Skip, count and report bad dataset rows instead of stopping."},
+      {"site.validation_fraction", T::kDouble, "0.2", "Share of local patients/lesions held out for federated evaluation."},
+      {"site.seed", T::kInt, "1", "Seed for the local split, order and augmentation."},
+      {"site.threads", T::kInt, "0", "LibTorch threads (0 = all cores)."},
+      {"site.workers", T::kInt, "0", "Image decoding threads (0 = all cores)."},
+      {"site.device", T::kString, "auto", "auto, cpu, cuda or cuda:N."},
+      {"site.max_backoff_s", T::kDouble, "30", "Longest wait between reconnection attempts."},
+      {"site.max_steps_per_round", T::kInt, "0", "Cap on local training steps per round (0 = the full local epochs)."},
+      {"site.insecure", T::kBool, "true", "Plaintext gRPC without TLS (tests and local demos only)."},
+  };
+  return keys;
+}
+
+StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
+                                    const std::map<std::string, std::string>& overrides) {
+  DF_ASSIGN_OR_RETURN(Config c, Config::Load(SiteConfigKeys(), path, overrides));
+  SiteConfig o;
+  o.name = c.GetString("site.name");
+  o.coordinator = c.GetString("site.coordinator");
+  o.data = c.GetString("site.data");
+  o.format = c.GetString("site.format");
+  o.skip_bad_rows = c.GetBool("site.skip_bad_rows");
+  o.validation_fraction = c.GetDouble("site.validation_fraction");
+  o.seed = static_cast<uint64_t>(c.GetInt("site.seed"));
+  o.threads = static_cast<int>(c.GetInt("site.threads"));
+  o.workers = static_cast<int>(c.GetInt("site.workers"));
+  o.device = c.GetString("site.device");
+  o.max_backoff_s = c.GetDouble("site.max_backoff_s");
+  o.max_steps_per_round = static_cast<int>(c.GetInt("site.max_steps_per_round"));
+  o.insecure = c.GetBool("site.insecure");
+  const std::string where = path.empty() ? "configuration" : path;
+  if (o.name.empty()) return InvalidArgumentError(where + ": site.name is required");
+  if (o.data.empty()) return InvalidArgumentError(where + ": site.data is required");
+  if (!(o.validation_fraction > 0 && o.validation_fraction < 1)) {
+    return InvalidArgumentError(where + ": site.validation_fraction must be in (0, 1)");
+  }
+  if (o.max_backoff_s <= 0) return InvalidArgumentError(where + ": site.max_backoff_s must be > 0");
+  return o;
+}
+
+Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
+  model::ConfigureThreads(c.threads);
+  if (c.insecure) {
+    LogWarning(kLog, "site=%s site.insecure is on: connecting WITHOUT TLS (tests and demos only)",
+               c.name);
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 8 << 20);
+  auto channel = grpc::CreateCustomChannel(c.coordinator, grpc::InsecureChannelCredentials(), args);
+  FederationClient client(channel, c.name);
+  SiteState state;
+  bool joined = false, prepared = false;
+  double backoff = 0.5;
+  auto sleep_backoff = [&](const Status& why) {
+    LogWarning(kLog, "site=%s %s; retrying in %.1f s", c.name, why.message(), backoff);
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+    backoff = std::min(c.max_backoff_s, backoff * 2);
+  };
+  while (!stop) {
+    if (!joined) {
+      auto j = client.Join(prepared ? static_cast<int64_t>(state.split.train.size()) : 0);
+      if (!j.ok()) {
+        if (Retryable(j.status())) {
+          sleep_backoff(j.status());
+          continue;
+        }
+        return j.status();
+      }
+      if (!prepared) {
+        DF_RETURN_IF_ERROR(Prepare(c, *j, &state));
+        prepared = true;
+        // Tell the coordinator the real training size now that the data is read.
+        auto again = client.Join(static_cast<int64_t>(state.split.train.size()));
+        if (!again.ok()) continue;
+      }
+      joined = true;
+      backoff = 0.5;
+      LogInfo(kLog, "site=%s joined federation '%s'", c.name, state.spec.federation());
+    }
+    auto task = client.WaitForTask(state.last_round, std::chrono::seconds(30));
+    if (!task.ok()) {
+      if (task.status().code() == absl::StatusCode::kFailedPrecondition) {
+        joined = false;  // the coordinator restarted and forgot us: join again
+        continue;
+      }
+      if (Retryable(task.status())) {
+        sleep_backoff(task.status());
+        continue;
+      }
+      return task.status();
+    }
+    backoff = 0.5;
+    Status s;
+    switch (task->kind()) {
+      case v1::Task::DONE:
+        LogInfo(kLog, "site=%s federation finished", c.name);
+        return OkStatus();
+      case v1::Task::TRAIN:
+        s = Train(c, client, &state, *task);
+        if (s.ok()) state.last_round = task->round();
+        break;
+      case v1::Task::EVALUATE:
+        s = Evaluate(c, client, &state, *task);
+        break;
+      default:
+        continue;
+    }
+    if (!s.ok()) {
+      // A refused update (stale round, closed round) is not fatal: the next task tells the
+      // site what is current. Local data errors are.
+      if (s.code() == absl::StatusCode::kFailedPrecondition ||
+          s.code() == absl::StatusCode::kAlreadyExists ||
+          s.code() == absl::StatusCode::kPermissionDenied || Retryable(s)) {
+        LogWarning(kLog, "site=%s round=%d: %s", c.name, task->round(), s.message());
+        if (Retryable(s)) sleep_backoff(s);
+        continue;
+      }
+      return s;
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace dermfed::client

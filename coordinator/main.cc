@@ -1,0 +1,269 @@
+// dermfed-coordinator: runs one federation. See docs/configuration.md for its settings and
+// docs/ARCHITECTURE.md for what it does.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "client/data/metadata_encoder.h"
+#include "client/data/metadata_schema.h"
+#include "client/run_dir.h"
+#include "common/log.h"
+#include "common/model/backbone.h"
+#include "common/model/dualrefnet.h"
+#include "common/model/module_state.h"
+#include "common/model/runtime.h"
+#include "common/model/state_dict.h"
+#include "coordinator/coordinator_config.h"
+#include "coordinator/round_engine.h"
+#include "coordinator/site_service.h"
+#include "coordinator/store.h"
+
+namespace dermfed::coordinator {
+namespace {
+
+constexpr char kLog[] = "coordinator";
+
+StatusOr<client::MetadataSchema> FederationSchema(const CoordinatorConfig& c) {
+  if (!c.schema.empty()) return client::LoadSchemaFile(c.schema);
+  return client::BuiltinSchema(c.format);
+}
+
+Status WriteExport(const CoordinatorConfig& c, const v1::FederationSpec& spec,
+                   const client::MetadataSchema& schema, const model::DualRefNetOptions& options,
+                   Store& store) {
+  DF_ASSIGN_OR_RETURN(std::optional<RoundRecord> last, store.LastCompleted());
+  if (!last) return FailedPreconditionError("no completed round to export");
+  DF_ASSIGN_OR_RETURN(ModelState state, store.LoadGlobal(last->round));
+  DF_ASSIGN_OR_RETURN(model::DualRefNet net, model::MakeDualRefNet(options));
+  DF_RETURN_IF_ERROR(model::LoadModelStateInto(state, *net));
+  client::RunConfig run;
+  run.model = options;
+  run.class_names.assign(spec.class_names().begin(), spec.class_names().end());
+  run.image_size = spec.image_size();
+  run.format = spec.format();
+  run.use_metadata = spec.use_metadata();
+  DF_RETURN_IF_ERROR(client::SaveRun(c.export_dir, run, schema, *net));
+  DF_ASSIGN_OR_RETURN(auto metrics, store.GlobalMetrics());
+  std::ofstream out(c.export_dir + "/history.json");
+  out << "[\n";
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    out << "  " << metrics[i].second << (i + 1 < metrics.size() ? ",\n" : "\n");
+  }
+  out << "]\n";
+  if (!out) return InternalError(c.export_dir + "/history.json: cannot write");
+  LogInfo(kLog, "exported the global model of round %d to %s", last->round, c.export_dir);
+  return OkStatus();
+}
+
+int Main(const std::string& config_path, const std::map<std::string, std::string>& overrides) {
+  auto config = LoadCoordinatorConfig(config_path, overrides);
+  if (!config.ok()) {
+    std::cerr << "dermfed-coordinator: " << config.status().message() << "\n";
+    return 2;
+  }
+  const CoordinatorConfig& c = *config;
+  model::ConfigureThreads(c.threads);
+  auto schema = FederationSchema(c);
+  if (!schema.ok()) {
+    std::cerr << "dermfed-coordinator: " << schema.status().message() << "\n";
+    return 2;
+  }
+  int64_t metadata_dim = 0;
+  if (c.use_metadata) {
+    auto encoder = client::MetadataEncoder::Create(*schema, schema->ColumnNames());
+    if (!encoder.ok()) {
+      std::cerr << "dermfed-coordinator: schema: " << encoder.status().message() << "\n";
+      return 2;
+    }
+    metadata_dim = encoder->width();
+  }
+  model::DualRefNetOptions options;
+  options.backbone = c.backbone;
+  options.num_classes = static_cast<int64_t>(schema->class_names.size());
+  options.metadata_dim = metadata_dim;
+  options.sr_factor = c.sr_factor;
+
+  v1::FederationSpec spec;
+  spec.set_federation(c.name);
+  spec.set_backbone(c.backbone);
+  spec.set_num_classes(options.num_classes);
+  for (const auto& n : schema->class_names) spec.add_class_names(n);
+  spec.set_image_size(c.image_size);
+  spec.set_sr_factor(c.sr_factor);
+  spec.set_use_metadata(c.use_metadata);
+  spec.set_schema_json(client::SchemaToJson(*schema));
+  spec.set_format(c.format);
+  spec.set_metadata_dim(metadata_dim);
+  spec.set_batch_size(c.batch_size);
+  spec.set_optimizer(c.optimizer);
+  spec.set_learning_rate(c.learning_rate);
+  spec.set_weight_decay(c.weight_decay);
+  spec.set_lambda_sr(c.lambda_sr);
+  spec.set_lambda_cf(c.lambda_cf);
+  spec.set_weighted_ce(c.weighted_ce);
+  spec.set_fedbn(c.fedbn);
+  spec.set_rounds(c.rounds);
+
+  auto store = Store::Open(c.state_dir);
+  if (!store.ok()) {
+    std::cerr << "dermfed-coordinator: " << store.status().message() << "\n";
+    return 1;
+  }
+  // The model as the config describes it: the layout every checkpoint must have.
+  torch::manual_seed(c.seed);
+  auto net = model::MakeDualRefNet(options);
+  if (!net.ok()) {
+    std::cerr << "dermfed-coordinator: " << net.status().message() << "\n";
+    return 2;
+  }
+  auto strategy = MakeStrategy(c.strategy);
+  if (!strategy.ok()) {
+    std::cerr << "dermfed-coordinator: " << strategy.status().message() << "\n";
+    return 2;
+  }
+  if (c.fedbn) {
+    auto names = model::BatchNormTensorNames(**net);
+    (*strategy)->set_local_tensors(std::set<std::string>(names.begin(), names.end()));
+  }
+  auto fresh = model::ToModelState(**net);
+  if (!fresh.ok()) {
+    std::cerr << "dermfed-coordinator: " << fresh.status().message() << "\n";
+    return 1;
+  }
+
+  int64_t completed = 0;
+  ModelState global;
+  auto last = (*store)->LastCompleted();
+  if (!last.ok()) {
+    std::cerr << "dermfed-coordinator: " << last.status().message() << "\n";
+    return 1;
+  }
+  if (*last) {
+    completed = (*last)->round;
+    auto loaded = (*store)->LoadGlobal(completed);
+    auto sstate = (*store)->LoadStrategyState(completed);
+    Status s = loaded.ok() ? fresh->CheckSameLayout(*loaded) : loaded.status();
+    if (s.ok()) s = sstate.ok() ? (*strategy)->RestoreState(*sstate) : sstate.status();
+    if (!s.ok()) {
+      std::cerr << "dermfed-coordinator: cannot resume from " << c.state_dir << " (round "
+                << completed << "): " << s.message()
+                << "\n  (a changed model configuration needs a new server.state_dir)\n";
+      return 1;
+    }
+    global = std::move(loaded).value();
+  } else {
+    if (!c.init_checkpoint.empty()) {
+      Status s = model::LoadTorchvisionWeights((*net)->backbone(), c.init_checkpoint);
+      if (!s.ok()) {
+        std::cerr << "dermfed-coordinator: model.init_checkpoint: " << s.message() << "\n";
+        return 2;
+      }
+      fresh = model::ToModelState(**net);
+    }
+    global = std::move(fresh).value();
+    RoundRecord r0;
+    r0.digest = MakeGlobalModel(0, global.Clone())->hex_digest;
+    auto empty = (*strategy)->SaveState();
+    Status s = empty.ok() ? (*store)->CompleteRound(r0, global, *empty) : empty.status();
+    if (!s.ok()) {
+      std::cerr << "dermfed-coordinator: " << s.message() << "\n";
+      return 1;
+    }
+  }
+
+  RoundEngine engine(c, spec, std::move(global), completed, std::move(strategy).value(),
+                     store->get());
+  SiteServiceImpl service(&engine, c.max_concurrent_uploads);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  if (c.insecure) {
+    LogWarning(kLog, "server.insecure is on: sites connect WITHOUT TLS and identify themselves "
+               "by name. Use this only for tests and local demos.");
+  }
+  builder.AddListeningPort(c.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(8 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "dermfed-coordinator: cannot listen on " << c.listen << "\n";
+    return 1;
+  }
+  LogInfo(kLog, "federation '%s' listening on port %d: %d rounds, min_sites %d, strategy %s, "
+          "backbone %s, state in %s",
+          c.name, port, c.rounds, c.min_sites, c.strategy.name, c.backbone, c.state_dir);
+  if (!c.port_file.empty()) {
+    const std::string tmp = c.port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::filesystem::rename(tmp, c.port_file);
+  }
+
+  // SIGINT/SIGTERM stop the engine cleanly; completed rounds are already on disk.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != 0) {
+      LogWarning(kLog, "signal %d: stopping", sig);
+      engine.Stop();
+    }
+  });
+
+  Status result = engine.Run();
+  int rc = 0;
+  if (!result.ok()) {
+    LogError(kLog, "%s", result.message());
+    rc = 1;
+  } else if (!c.export_dir.empty()) {
+    Status s = WriteExport(c, spec, *schema, options, **store);
+    if (!s.ok()) {
+      LogError(kLog, "export: %s", s.message());
+      rc = 1;
+    }
+  }
+  // Let the sites' long polls see DONE before the server goes away.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  return rc;
+}
+
+}  // namespace
+}  // namespace dermfed::coordinator
+
+int main(int argc, char** argv) {
+  CLI::App app{"dermfed-coordinator: runs one federation of DualRefNet training"};
+  std::string config_path;
+  std::vector<std::string> sets;
+  app.add_option("--config", config_path, "TOML configuration file (docs/configuration.md)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", sets, "KEY=VALUE override, e.g. --set federation.rounds=5")
+      ->expected(0, -1);
+  std::map<std::string, std::string> overrides;
+  std::vector<std::pair<std::string, std::string>> flag_values;
+  for (const auto& key : dermfed::coordinator::CoordinatorConfigKeys()) {
+    app.add_option_function<std::string>(
+        "--" + key.name, [&overrides, name = key.name](const std::string& v) { overrides[name] = v; },
+        key.help + " (default: " + key.default_value + ")");
+  }
+  CLI11_PARSE(app, argc, argv);
+  for (const auto& kv : sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "dermfed-coordinator: --set '" << kv << "': expected KEY=VALUE\n";
+      return 2;
+    }
+    overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return dermfed::coordinator::Main(config_path, overrides);
+}

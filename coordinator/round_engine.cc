@@ -1,0 +1,474 @@
+#include "coordinator/round_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <thread>
+#include <random>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/model_transfer.h"
+
+namespace dermfed::coordinator {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kLog[] = "coordinator";
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream os;
+  os.precision(10);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+std::shared_ptr<const GlobalModel> MakeGlobalModel(int64_t version, ModelState state) {
+  auto g = std::make_shared<GlobalModel>();
+  g->version = version;
+  const auto digest = BufferDigest(state);
+  g->sha256.assign(reinterpret_cast<const char*>(digest.data()), digest.size());
+  g->hex_digest = HexDigest(digest.data(), digest.size());
+  g->manifest = ManifestToProto(state);
+  g->state = std::move(state);
+  return g;
+}
+
+RoundEngine::RoundEngine(CoordinatorConfig config, v1::FederationSpec spec, ModelState global,
+                         int64_t completed_round, std::unique_ptr<Strategy> strategy, Store* store)
+    : config_(std::move(config)),
+      spec_(std::move(spec)),
+      strategy_(std::move(strategy)),
+      store_(store),
+      round_(completed_round),
+      global_(MakeGlobalModel(completed_round, std::move(global))) {}
+
+bool RoundEngine::WaitUntil(std::unique_lock<std::mutex>& lock, Clock::time_point t,
+                            const std::function<bool()>& done) {
+  return cv_.wait_until(lock, t, [&] { return stop_ || done(); }) && !stop_;
+}
+
+Status RoundEngine::Touch(const std::string& site) {
+  auto it = sites_.find(site);
+  if (it == sites_.end()) {
+    return FailedPreconditionError("site '" + site + "' has not joined (the coordinator may have "
+                                   "restarted); join again");
+  }
+  it->second.last_seen = Clock::now();
+  return OkStatus();
+}
+
+StatusOr<v1::JoinResponse> RoundEngine::Join(const std::string& site, int64_t train_rows) {
+  if (site.empty() || site.size() > 128) {
+    return InvalidArgumentError("site name must be 1..128 characters");
+  }
+  if (train_rows < 0) return InvalidArgumentError("site '" + site + "': negative train_rows");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Site& s = sites_[site];
+    const bool rejoin = !s.name.empty();
+    s.name = site;
+    s.train_rows = train_rows;
+    s.last_seen = Clock::now();
+    LogInfo(kLog, "site=%s %s (train_rows=%d, %d sites known)", site,
+            rejoin ? "rejoined" : "joined", train_rows, sites_.size());
+  }
+  cv_.notify_all();
+  (void)store_->UpsertSite(site, train_rows, "joined");
+  v1::JoinResponse r;
+  r.set_site_name(site);
+  *r.mutable_spec() = spec_;
+  return r;
+}
+
+StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
+                                            std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  DF_RETURN_IF_ERROR(Touch(site));
+  v1::Task task;
+  auto ready = [&] {
+    if (phase_ == Phase::kDone) {
+      task.set_kind(v1::Task::DONE);
+      return true;
+    }
+    if (phase_ == Phase::kTrain && selected_.count(site) && !reported_.count(site)) {
+      task.set_kind(v1::Task::TRAIN);
+      task.set_round(round_);
+      task.set_model_version(global_->version);
+      task.set_local_epochs(config_.local_epochs);
+      for (const auto& [k, v] : strategy_->ConfigureFit(static_cast<int>(round_))) {
+        (*task.mutable_config())[k] = v;
+      }
+      return true;
+    }
+    if (phase_ == Phase::kEvaluate && eval_expected_.count(site) && !eval_reports_.count(site)) {
+      task.set_kind(v1::Task::EVALUATE);
+      task.set_round(round_);
+      task.set_model_version(global_->version);
+      return true;
+    }
+    return false;
+  };
+  if (!cv_.wait_for(lock, wait, [&] { return stop_ || ready(); }) || stop_) {
+    task.Clear();
+    task.set_kind(stop_ ? v1::Task::DONE : v1::Task::WAIT);
+  }
+  sites_[site].last_seen = Clock::now();
+  return task;
+}
+
+StatusOr<std::shared_ptr<const GlobalModel>> RoundEngine::GetModel(const std::string& site,
+                                                                   int64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DF_RETURN_IF_ERROR(Touch(site));
+  if (version != global_->version) {
+    return FailedPreconditionError("site '" + site + "' asked for model version " +
+                                   std::to_string(version) + ", the current version is " +
+                                   std::to_string(global_->version));
+  }
+  return global_;
+}
+
+std::shared_ptr<const GlobalModel> RoundEngine::CurrentModel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return global_;
+}
+
+Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t version,
+                                int64_t num_examples) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DF_RETURN_IF_ERROR(Touch(site));
+  const std::string who = "site '" + site + "': update for round " + std::to_string(round);
+  if (phase_ != Phase::kTrain || round != round_) {
+    return FailedPreconditionError(who + " is stale or early: round " + std::to_string(round_) +
+                                   (phase_ == Phase::kTrain ? " is collecting updates"
+                                                            : " is not collecting updates"));
+  }
+  if (version != global_->version) {
+    return FailedPreconditionError(who + " was trained from model version " +
+                                   std::to_string(version) + ", the round uses version " +
+                                   std::to_string(global_->version));
+  }
+  if (!selected_.count(site)) {
+    return PermissionDeniedError(who + ": the site was not selected for this round");
+  }
+  if (reported_.count(site)) {
+    return AlreadyExistsError(who + " was already received (replay?)");
+  }
+  if (num_examples <= 0) {
+    return InvalidArgumentError(who + " has num_examples " + std::to_string(num_examples));
+  }
+  return OkStatus();
+}
+
+Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t version,
+                                 int64_t num_examples, const ModelState& delta,
+                                 const std::map<std::string, double>& train_metrics) {
+  DF_RETURN_IF_ERROR(CheckUpdate(site, round, version, num_examples));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Re-checked under the same lock as the fold: the round cannot have moved on.
+    if (phase_ != Phase::kTrain || round != round_ || reported_.count(site)) {
+      return FailedPreconditionError("site '" + site + "': round " + std::to_string(round) +
+                                     " closed while the update was being received");
+    }
+    Status s = aggregator_->Fold(site, num_examples, delta);
+    if (!s.ok()) {
+      LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, s.message());
+      return s;
+    }
+    reported_.insert(site);
+    LogInfo(kLog, "site=%s round=%d version=%d update folded (%d/%d, n=%d, loss=%.4f)", site,
+            round, version, reported_.size(), selected_.size(), num_examples,
+            train_metrics.count("loss") ? train_metrics.at("loss") : NAN);
+  }
+  cv_.notify_all();
+  std::ostringstream json;
+  json << "{";
+  bool first = true;
+  for (const auto& [k, v] : train_metrics) {
+    json << (first ? "" : ", ") << "\"" << k << "\": " << JsonNumber(v);
+    first = false;
+  }
+  json << "}";
+  (void)store_->RecordSiteMetrics({round, site, "train", num_examples, json.str()});
+  return OkStatus();
+}
+
+Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std::string& site) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    DF_RETURN_IF_ERROR(Touch(site));
+    if (phase_ != Phase::kEvaluate || report.round() != round_ ||
+        report.model_version() != global_->version) {
+      return FailedPreconditionError(
+          "site '" + site + "': evaluation of round " + std::to_string(report.round()) +
+          " (version " + std::to_string(report.model_version()) + ") is not being collected");
+    }
+    const int64_t k = spec_.num_classes();
+    if (report.confusion_size() != k * k) {
+      return InvalidArgumentError("site '" + site + "': confusion matrix has " +
+                                  std::to_string(report.confusion_size()) + " cells, expected " +
+                                  std::to_string(k * k));
+    }
+    for (int64_t c : report.confusion()) {
+      if (c < 0) return InvalidArgumentError("site '" + site + "': negative confusion count");
+    }
+    if (!eval_expected_.count(site)) {
+      return PermissionDeniedError("site '" + site + "' was not asked to evaluate round " +
+                                   std::to_string(round_));
+    }
+    eval_reports_[site] = report;
+  }
+  cv_.notify_all();
+  std::ostringstream json;
+  json << "{";
+  bool first = true;
+  for (const auto& [k, v] : report.metrics()) {
+    json << (first ? "" : ", ") << "\"" << k << "\": " << JsonNumber(v);
+    first = false;
+  }
+  json << "}";
+  (void)store_->RecordSiteMetrics({report.round(), site, "eval", report.num_examples(), json.str()});
+  return OkStatus();
+}
+
+std::vector<std::string> RoundEngine::SelectSites(int64_t round) {
+  // Sites seen recently enough to be alive; sampled by a generator seeded from the round,
+  // so a restarted coordinator selects the same way.
+  const auto horizon = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
+  std::vector<std::string> live;
+  for (const auto& [name, s] : sites_) {
+    if (s.last_seen >= horizon) live.push_back(name);
+  }
+  std::mt19937_64 rng(config_.seed * 1000003 + static_cast<uint64_t>(round));
+  std::shuffle(live.begin(), live.end(), rng);
+  const size_t want = std::max<size_t>(
+      static_cast<size_t>(config_.min_sites),
+      static_cast<size_t>(std::ceil(config_.fraction * static_cast<double>(live.size()))));
+  live.resize(std::min(live.size(), want));
+  std::sort(live.begin(), live.end());
+  return live;
+}
+
+Status RoundEngine::RunRound(int64_t round) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const double started = UnixNow();
+  // Wait for enough sites.
+  const auto join_deadline = Clock::now() + Seconds(config_.join_timeout_s);
+  if (!WaitUntil(lock, join_deadline,
+                 [&] { return static_cast<int>(sites_.size()) >= config_.min_sites; })) {
+    if (stop_) return OkStatus();
+    return DeadlineExceededError("only " + std::to_string(sites_.size()) + " of the " +
+                                 std::to_string(config_.min_sites) +
+                                 " sites needed (federation.min_sites) joined within " +
+                                 std::to_string(config_.join_timeout_s) + " s");
+  }
+  round_ = round;
+  phase_ = Phase::kTrain;
+  std::vector<std::string> selected = SelectSites(round);
+  selected_ = std::set<std::string>(selected.begin(), selected.end());
+  reported_.clear();
+  aggregator_ = strategy_->NewAggregator(global_->state);
+  deadline_ = Clock::now() + Seconds(config_.round_deadline_s);
+  {
+    std::string names;
+    for (const auto& s : selected) names += (names.empty() ? "" : ",") + s;
+    LogInfo(kLog, "round=%d version=%d started: %d sites selected (%s)", round, global_->version,
+            selected.size(), names);
+  }
+  lock.unlock();
+  cv_.notify_all();
+  lock.lock();
+
+  while (true) {
+    const bool all = WaitUntil(lock, deadline_, [&] { return reported_.size() == selected_.size(); });
+    if (stop_) return OkStatus();
+    if (all) break;
+    const int reported = static_cast<int>(reported_.size());
+    if (config_.stragglers == "drop" && reported >= config_.min_sites) {
+      std::string late;
+      for (const auto& s : selected_) {
+        if (!reported_.count(s)) late += (late.empty() ? "" : ",") + s;
+      }
+      LogWarning(kLog, "round=%d deadline passed: aggregating %d updates, dropping stragglers %s",
+                 round, reported, late);
+      break;
+    }
+    // Too few updates: widen the selection to every live site that has not reported (a
+    // crashed site may have rejoined, others may have joined) and wait another deadline.
+    for (const auto& s : SelectSites(round)) selected_.insert(s);
+    for (const auto& [name, s] : sites_) {
+      if (s.last_seen >= Clock::now() - Seconds(config_.round_deadline_s)) selected_.insert(name);
+    }
+    deadline_ = Clock::now() + Seconds(config_.round_deadline_s);
+    LogWarning(kLog, "round=%d has %d of %d updates needed at the deadline; waiting another %.0f s "
+               "with %d sites selected",
+               round, reported, config_.min_sites, config_.round_deadline_s, selected_.size());
+    cv_.notify_all();
+  }
+  // Aggregate: no more updates are accepted for this round from here on.
+  phase_ = Phase::kWaiting;
+  const int sites_reported = static_cast<int>(reported_.size());
+  const int sites_selected = static_cast<int>(selected_.size());
+  std::unique_ptr<Aggregator> aggregator = std::move(aggregator_);
+  ModelState next = global_->state.Clone();
+  lock.unlock();
+
+  DF_ASSIGN_OR_RETURN(ModelState delta, aggregator->Finish());
+  DF_RETURN_IF_ERROR(strategy_->Apply(delta, &next));
+  DF_ASSIGN_OR_RETURN(ModelState strategy_state, strategy_->SaveState());
+  auto next_global = MakeGlobalModel(round, std::move(next));
+  RoundRecord record;
+  record.round = round;
+  record.model_version = round;
+  record.digest = next_global->hex_digest;
+  record.sites_selected = sites_selected;
+  record.sites_reported = sites_reported;
+  record.started_unix_s = started;
+  record.finished_unix_s = UnixNow();
+  Status saved = store_->CompleteRound(record, next_global->state, strategy_state);
+  if (!saved.ok()) {
+    // The previous checkpoint is intact; the round is run again from the same model.
+    LogError(kLog, "round=%d checkpoint failed, the round will be retried: %s", round,
+             saved.message());
+    DF_ASSIGN_OR_RETURN(ModelState old_state, store_->LoadStrategyState(round - 1));
+    (void)strategy_->RestoreState(old_state);
+    return saved;
+  }
+  LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s", round, round,
+          sites_reported, next_global->hex_digest.substr(0, 16));
+
+  // Federated evaluation of the new model.
+  lock.lock();
+  global_ = next_global;
+  phase_ = Phase::kEvaluate;
+  eval_expected_.clear();
+  eval_reports_.clear();
+  const auto alive = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
+  for (const auto& [name, s] : sites_) {
+    if (s.last_seen >= alive) eval_expected_.insert(name);
+  }
+  lock.unlock();
+  cv_.notify_all();
+  lock.lock();
+  WaitUntil(lock, Clock::now() + Seconds(config_.eval_deadline_s),
+            [&] { return eval_reports_.size() == eval_expected_.size(); });
+  if (stop_) return OkStatus();
+  FinishEvaluation(round);
+  phase_ = Phase::kWaiting;
+  return OkStatus();
+}
+
+void RoundEngine::FinishEvaluation(int64_t round) {
+  const int k = static_cast<int>(spec_.num_classes());
+  ConfusionMatrix total(k);
+  double loss_sum = 0, auc_sum = 0;
+  int64_t loss_n = 0, auc_n = 0;
+  std::ostringstream sites_json;
+  bool first = true;
+  for (const auto& [site, r] : eval_reports_) {
+    ConfusionMatrix m(k);
+    std::vector<int64_t> truth, pred;
+    for (int t = 0; t < k; ++t) {
+      for (int p = 0; p < k; ++p) {
+        const int64_t c = r.confusion(t * k + p);
+        truth.insert(truth.end(), c, t);
+        pred.insert(pred.end(), c, p);
+      }
+    }
+    if (!m.Add(truth, pred).ok() || !total.Merge(m).ok()) continue;
+    const auto& metrics = r.metrics();
+    if (metrics.count("loss")) {
+      loss_sum += metrics.at("loss") * r.num_examples();
+      loss_n += r.num_examples();
+    }
+    if (metrics.count("macro_auc") && std::isfinite(metrics.at("macro_auc"))) {
+      auc_sum += metrics.at("macro_auc") * r.num_examples();
+      auc_n += r.num_examples();
+    }
+    sites_json << (first ? "" : ", ") << "\"" << site << "\": {\"balanced_accuracy\": "
+               << JsonNumber(m.BalancedAccuracy()) << ", \"accuracy\": " << JsonNumber(m.Accuracy())
+               << ", \"num_examples\": " << r.num_examples() << "}";
+    first = false;
+  }
+  const double macro_auc = auc_n > 0 ? auc_sum / static_cast<double>(auc_n) : NAN;
+  const double loss = loss_n > 0 ? loss_sum / static_cast<double>(loss_n) : NAN;
+  std::ostringstream json;
+  json << "{\"round\": " << round << ", \"model_version\": " << round
+       << ", \"num_examples\": " << total.total()
+       << ", \"sites_reporting\": " << eval_reports_.size()
+       << ", \"accuracy\": " << JsonNumber(total.Accuracy())
+       << ", \"balanced_accuracy\": " << JsonNumber(total.BalancedAccuracy())
+       << ", \"macro_auc\": " << JsonNumber(macro_auc) << ", \"loss\": " << JsonNumber(loss)
+       << ", \"confusion_matrix\": [";
+  for (int t = 0; t < k; ++t) {
+    json << (t ? ", " : "") << "[";
+    for (int p = 0; p < k; ++p) json << (p ? ", " : "") << total.at(t, p);
+    json << "]";
+  }
+  json << "], \"sites\": {" << sites_json.str() << "}}";
+  (void)store_->RecordGlobalMetrics(round, json.str());
+  LogInfo(kLog, "round=%d version=%d evaluation: %d sites, %d rows, accuracy %.3f, balanced "
+          "accuracy %.3f, macro AUC %.3f",
+          round, round, eval_reports_.size(), total.total(), total.Accuracy(),
+          total.BalancedAccuracy(), macro_auc);
+  std::printf("round %lld: balanced accuracy %.3f, accuracy %.3f, macro AUC %.3f (%zu sites, %lld rows)\n",
+              static_cast<long long>(round), total.BalancedAccuracy(), total.Accuracy(), macro_auc,
+              eval_reports_.size(), static_cast<long long>(total.total()));
+  std::fflush(stdout);
+}
+
+Status RoundEngine::Run() {
+  int64_t start;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    start = round_;
+  }
+  if (start > 0) LogInfo(kLog, "resuming after completed round %d", start);
+  for (int64_t round = start + 1; round <= config_.rounds;) {
+    Status s = RunRound(round);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) return s;
+    if (!s.ok()) {
+      LogError(kLog, "round=%d failed: %s; retrying", round, s.message());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    ++round;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    phase_ = Phase::kDone;
+  }
+  cv_.notify_all();
+  LogInfo(kLog, "federation finished after round %d", config_.rounds);
+  return OkStatus();
+}
+
+void RoundEngine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace dermfed::coordinator

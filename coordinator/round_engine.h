@@ -1,0 +1,114 @@
+// RoundEngine: the federation's state machine. A driver thread (Run) moves through the
+// rounds — wait for sites, select, collect updates, aggregate, checkpoint, evaluate — while
+// gRPC handler threads call the site-facing methods. Everything that changes state checks
+// that the message names the current round and model version, and refuses anything stale
+// with a status saying why.
+//
+// Phases of one round r (global model version r-1 going in, r coming out):
+//   kTrain     selected sites pull version r-1 and push deltas; each is folded on arrival
+//   kEvaluate  sites pull version r and report confusion matrices; combined exactly
+// Secure aggregation (issue 5) adds its key/share/unmask phases between these.
+//
+// Thread-safe: all state is guarded by mu_.
+#ifndef DERMFED_COORDINATOR_ROUND_ENGINE_H_
+#define DERMFED_COORDINATOR_ROUND_ENGINE_H_
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/model_state.h"
+#include "common/status.h"
+#include "coordinator/coordinator_config.h"
+#include "coordinator/store.h"
+#include "coordinator/strategy.h"
+#include "dermfed/v1/federation.pb.h"
+
+namespace dermfed::coordinator {
+
+// An immutable global model version, shared by concurrent downloads without copying.
+struct GlobalModel {
+  int64_t version = 0;
+  ModelState state;
+  std::string sha256;  // raw 32 bytes of the buffer's digest
+  std::string hex_digest;
+  v1::Manifest manifest;
+};
+
+class RoundEngine {
+ public:
+  // `global` is the model after round `completed_round` (0 = the initial model).
+  RoundEngine(CoordinatorConfig config, v1::FederationSpec spec, ModelState global,
+              int64_t completed_round, std::unique_ptr<Strategy> strategy, Store* store);
+
+  // ---- site-facing (gRPC handlers) ----
+  StatusOr<v1::JoinResponse> Join(const std::string& site, int64_t train_rows);
+  // Blocks until the site has something to do or `wait` passes (then kind WAIT).
+  StatusOr<v1::Task> WaitForTask(const std::string& site, std::chrono::milliseconds wait);
+  StatusOr<std::shared_ptr<const GlobalModel>> GetModel(const std::string& site, int64_t version);
+  // Called with an update's header before its bytes are received: refuses stale, unknown,
+  // duplicate or unselected uploads without reading them.
+  Status CheckUpdate(const std::string& site, int64_t round, int64_t version,
+                     int64_t num_examples);
+  // The layout an update must have (the current global model).
+  std::shared_ptr<const GlobalModel> CurrentModel();
+  Status SubmitUpdate(const std::string& site, int64_t round, int64_t version,
+                      int64_t num_examples, const ModelState& delta,
+                      const std::map<std::string, double>& train_metrics);
+  Status SubmitEvaluation(const v1::MetricsReport& report, const std::string& site);
+
+  // ---- driver ----
+  // Runs the remaining rounds; returns when the federation is over or Stop() is called.
+  Status Run();
+  void Stop();
+
+ private:
+  enum class Phase { kWaiting, kTrain, kEvaluate, kDone };
+  struct Site {
+    std::string name;
+    int64_t train_rows = 0;
+    std::chrono::steady_clock::time_point last_seen;
+  };
+
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point t,
+                 const std::function<bool()>& done);
+  Status RunRound(int64_t round);
+  std::vector<std::string> SelectSites(int64_t round);
+  Status Touch(const std::string& site);
+  void FinishEvaluation(int64_t round);
+
+  const CoordinatorConfig config_;
+  const v1::FederationSpec spec_;
+  std::unique_ptr<Strategy> strategy_;
+  Store* store_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  Phase phase_ = Phase::kWaiting;
+  int64_t round_ = 0;  // the round in progress (or last completed when waiting)
+  std::shared_ptr<const GlobalModel> global_;
+  std::map<std::string, Site> sites_;
+  std::set<std::string> selected_;
+  std::set<std::string> reported_;
+  std::unique_ptr<Aggregator> aggregator_;
+  std::chrono::steady_clock::time_point deadline_;
+  // Evaluation of the current round.
+  std::set<std::string> eval_expected_;
+  std::map<std::string, v1::MetricsReport> eval_reports_;
+};
+
+// Builds a GlobalModel (digest, manifest) from a state.
+std::shared_ptr<const GlobalModel> MakeGlobalModel(int64_t version, ModelState state);
+
+}  // namespace dermfed::coordinator
+
+#endif  // DERMFED_COORDINATOR_ROUND_ENGINE_H_

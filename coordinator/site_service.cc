@@ -1,0 +1,154 @@
+#include "coordinator/site_service.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/model_transfer.h"
+
+namespace dermfed::coordinator {
+
+grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+SiteServiceImpl::SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads)
+    : engine_(engine), uploads_free_(std::max(1, max_concurrent_uploads)) {}
+
+StatusOr<std::string> SiteServiceImpl::Identity(grpc::ServerContext* ctx,
+                                                const std::string& claimed) {
+  if (claimed.empty()) return InvalidArgumentError("request names no site");
+  return claimed;
+}
+
+grpc::Status SiteServiceImpl::Join(grpc::ServerContext* ctx, const v1::JoinRequest* req,
+                                   v1::JoinResponse* resp) {
+  auto site = Identity(ctx, req->site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  auto r = engine_->Join(*site, req->train_rows());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(r).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::WaitForTask(grpc::ServerContext* ctx, const v1::TaskRequest* req,
+                                          v1::Task* resp) {
+  auto site = Identity(ctx, req->site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  // Long-poll, but return before the client's own deadline would cut the call.
+  auto wait = std::chrono::milliseconds(5000);
+  const auto client_deadline = ctx->deadline();
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      client_deadline - std::chrono::system_clock::now());
+  if (left.count() > 0) wait = std::min(wait, left - std::chrono::milliseconds(200));
+  if (wait.count() < 0) wait = std::chrono::milliseconds(0);
+  auto t = engine_->WaitForTask(*site, wait);
+  if (!t.ok()) return ToGrpc(t.status());
+  *resp = std::move(t).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::PullModel(grpc::ServerContext* ctx, const v1::PullRequest* req,
+                                        grpc::ServerWriter<v1::ModelChunk>* writer) {
+  auto site = Identity(ctx, req->site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  auto model = engine_->GetModel(*site, req->model_version());
+  if (!model.ok()) return ToGrpc(model.status());
+  const GlobalModel& g = **model;
+  const uint64_t total = g.state.size_bytes();
+  if (req->offset() > total) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        "offset " + std::to_string(req->offset()) + " is beyond the " +
+                            std::to_string(total) + "-byte model");
+  }
+  v1::ModelChunk chunk;
+  v1::ModelHeader* h = chunk.mutable_header();
+  h->set_model_version(g.version);
+  h->set_round(g.version);
+  *h->mutable_manifest() = g.manifest;
+  h->set_sha256(g.sha256);
+  chunk.set_offset(req->offset());
+  if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "site went away");
+  for (uint64_t off = req->offset(); off < total; off += kChunkBytes) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
+    const uint64_t n = std::min<uint64_t>(kChunkBytes, total - off);
+    v1::ModelChunk data;
+    data.set_offset(off);
+    data.set_data(reinterpret_cast<const char*>(g.state.data()) + off, n);
+    if (!writer->Write(data)) return grpc::Status(grpc::StatusCode::CANCELLED, "site went away");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
+                                         grpc::ServerReader<v1::ModelChunk>* reader,
+                                         v1::PushAck* resp) {
+  v1::ModelChunk first;
+  if (!reader->Read(&first) || !first.has_header()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "an update must start with a header chunk");
+  }
+  const v1::ModelHeader header = first.header();
+  auto site = Identity(ctx, header.site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  Status check = engine_->CheckUpdate(*site, header.round(), header.model_version(),
+                                      header.num_examples());
+  if (!check.ok()) return ToGrpc(check);
+
+  // Each upload in flight holds a model-sized buffer: bound how many, so coordinator memory
+  // stays O(model) with many sites.
+  {
+    std::unique_lock<std::mutex> lock(upload_mu_);
+    upload_cv_.wait(lock, [&] { return uploads_free_ > 0; });
+    --uploads_free_;
+  }
+  struct Release {
+    SiteServiceImpl* s;
+    ~Release() {
+      {
+        std::lock_guard<std::mutex> lock(s->upload_mu_);
+        ++s->uploads_free_;
+      }
+      s->upload_cv_.notify_one();
+    }
+  } release{this};
+
+  std::shared_ptr<const GlobalModel> global = engine_->CurrentModel();
+  const std::string what =
+      "update from site '" + *site + "' for round " + std::to_string(header.round());
+  auto assembler = ChunkAssembler::Start(header.manifest(), header.sha256(), what, &global->state,
+                                         global->state.size_bytes());
+  if (!assembler.ok()) return ToGrpc(assembler.status());
+  if (!first.data().empty()) {
+    Status s = assembler->Add(first.offset(), first.data());
+    if (!s.ok()) return ToGrpc(s);
+  }
+  v1::ModelChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_header()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, what + ": a second header");
+    }
+    Status s = assembler->Add(chunk.offset(), chunk.data());
+    if (!s.ok()) return ToGrpc(s);
+  }
+  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, what + ": cancelled");
+  auto delta = assembler->Finish();
+  if (!delta.ok()) return ToGrpc(delta.status());
+  std::map<std::string, double> metrics(header.train_metrics().begin(),
+                                        header.train_metrics().end());
+  Status s = engine_->SubmitUpdate(*site, header.round(), header.model_version(),
+                                   header.num_examples(), *delta, metrics);
+  if (!s.ok()) return ToGrpc(s);
+  resp->set_accepted(true);
+  resp->set_message("update for round " + std::to_string(header.round()) + " folded");
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::ReportMetrics(grpc::ServerContext* ctx, const v1::MetricsReport* req,
+                                            v1::Ack* resp) {
+  auto site = Identity(ctx, req->site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  return ToGrpc(engine_->SubmitEvaluation(*req, *site));
+}
+
+}  // namespace dermfed::coordinator
