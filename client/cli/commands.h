@@ -19,6 +19,8 @@ void RegisterDatagenCommand(CLI::App& app, int& exit_code);
 void RegisterTrainCommand(CLI::App& app, int& exit_code);
 void RegisterEvalCommand(CLI::App& app, int& exit_code);
 void RegisterPredictCommand(CLI::App& app, int& exit_code);
+void RegisterPartitionCommand(CLI::App& app, int& exit_code);
+void RegisterSimulateCommand(CLI::App& app, int& exit_code);
 
 // Flags shared by several commands, so each means the same everywhere.
 void AddModelFlags(CLI::App* cmd, model::DualRefNetOptions& m, model::LossConfig& loss,

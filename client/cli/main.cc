@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   dermfed::client::RegisterTrainCommand(app, exit_code);
   dermfed::client::RegisterEvalCommand(app, exit_code);
   dermfed::client::RegisterPredictCommand(app, exit_code);
+  dermfed::client::RegisterPartitionCommand(app, exit_code);
+  dermfed::client::RegisterSimulateCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
