@@ -1,7 +1,11 @@
 #include "client/train_job.h"
 
+#include <torch/serialize.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "client/evaluator.h"
@@ -9,9 +13,69 @@
 #include "client/progress.h"
 #include "client/run_dir.h"
 #include "common/model/runtime.h"
+#include "common/model/module_state.h"
 #include "common/model/torch_call.h"
+#include "common/model_state_file.h"
 
 namespace dermfed::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Progress {
+  int epoch = 0;
+  int best_epoch = 0;
+  double best = -1;
+};
+
+// After every epoch: weights, optimizer state and progress, each written to a temp name and
+// renamed, progress last (it is what --resume trusts).
+Status SaveResumePoint(const std::string& out, Trainer& trainer, const Progress& p) {
+  const fs::path dir = fs::path(out) / "resume";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return InternalError(dir.string() + ": " + ec.message());
+  DF_ASSIGN_OR_RETURN(ModelState state, model::ToModelState(*trainer.net()));
+  DF_RETURN_IF_ERROR(SaveModelState(state, (dir / "model.dfs").string()));
+  DF_RETURN_IF_ERROR(model::TorchCall("saving optimizer state", [&] {
+    torch::save(trainer.optimizer(), (dir / "optimizer.pt.tmp").string());
+  }));
+  fs::rename(dir / "optimizer.pt.tmp", dir / "optimizer.pt", ec);
+  nlohmann::json j = {{"epoch", p.epoch}, {"best_epoch", p.best_epoch}, {"best", p.best}};
+  {
+    std::ofstream f(dir / "progress.json.tmp");
+    f << j.dump() << "\n";
+    if (!f) return InternalError((dir / "progress.json").string() + ": cannot write");
+  }
+  fs::rename(dir / "progress.json.tmp", dir / "progress.json", ec);
+  if (ec) return InternalError((dir / "progress.json").string() + ": " + ec.message());
+  return OkStatus();
+}
+
+StatusOr<Progress> LoadResumePoint(const std::string& out, Trainer& trainer) {
+  const fs::path dir = fs::path(out) / "resume";
+  std::ifstream f(dir / "progress.json");
+  if (!f) {
+    return NotFoundError(out + " has no resume point (resume/progress.json); train without --resume");
+  }
+  Progress p;
+  try {
+    nlohmann::json j = nlohmann::json::parse(f);
+    p.epoch = j.at("epoch").get<int>();
+    p.best_epoch = j.at("best_epoch").get<int>();
+    p.best = j.at("best").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError((dir / "progress.json").string() + ": " + e.what());
+  }
+  DF_ASSIGN_OR_RETURN(ModelState state, LoadModelState((dir / "model.dfs").string()));
+  DF_RETURN_IF_ERROR(model::LoadModelStateInto(state, *trainer.net()));
+  DF_RETURN_IF_ERROR(model::TorchCall("loading optimizer state", [&] {
+    torch::load(trainer.optimizer(), (dir / "optimizer.pt").string());
+  }));
+  return p;
+}
+
+}  // namespace
 
 StatusOr<TrainJobResult> RunTrainJob(const TrainJobConfig& c) {
   if (c.out.empty()) return InvalidArgumentError("train: an output folder (--out) is required");
@@ -67,8 +131,17 @@ StatusOr<TrainJobResult> RunTrainJob(const TrainJobConfig& c) {
 
   TrainJobResult result;
   result.best_validation_balanced_accuracy = -1;
+  int first_epoch = 1;
+  if (c.resume) {
+    DF_ASSIGN_OR_RETURN(Progress p, LoadResumePoint(c.out, *trainer));
+    first_epoch = p.epoch + 1;
+    result.best_epoch = p.best_epoch;
+    result.best_validation_balanced_accuracy = p.best;
+    std::printf("train: resuming after epoch %d (best so far: epoch %d, %.3f)\n", p.epoch,
+                p.best_epoch, p.best);
+  }
   const std::vector<int>& select_on = split.validation.empty() ? split.train : split.validation;
-  for (int epoch = 1; epoch <= c.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= c.epochs; ++epoch) {
     trainer->SetLearningRate(
         Trainer::CosineLearningRate(c.trainer.learning_rate, epoch, c.epochs));
     loader.StartEpoch(epoch);
@@ -99,6 +172,12 @@ StatusOr<TrainJobResult> RunTrainJob(const TrainJobConfig& c) {
       result.best_epoch = epoch;
       DF_RETURN_IF_ERROR(SaveRun(c.out, run, data.schema, *trainer->net()));
     }
+    DF_RETURN_IF_ERROR(SaveResumePoint(
+        c.out, *trainer, {epoch, result.best_epoch, result.best_validation_balanced_accuracy}));
+  }
+  if (result.best_epoch == 0) {
+    return FailedPreconditionError(c.out + ": nothing left to train (already at epoch " +
+                                   std::to_string(c.epochs) + ")");
   }
 
   // Score the selected epoch on the held-out test part.

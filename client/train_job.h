@@ -28,6 +28,9 @@ struct TrainJobConfig {
   std::string pretrained;  // torchvision checkpoint for the backbone, "" = none
   std::string out;         // RUN folder
   bool augment = true;
+  // Continue an interrupted run in `out` from its last finished epoch (RUN/resume/ holds the
+  // weights, optimizer state and progress after every epoch).
+  bool resume = false;
 };
 
 struct TrainJobResult {

@@ -7,7 +7,40 @@
 
 #include "common/model/torch_call.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
 namespace dermfed::client {
+namespace {
+
+// Turns CUDA autocast (bfloat16) on for its lifetime. The API moved in LibTorch 2.4.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool enable) : on_(enable) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_;
+};
+
+}  // namespace
 
 using model::TorchCall;
 
@@ -61,7 +94,14 @@ StatusOr<Trainer::StepLosses> Trainer::Step(const torch::Tensor& images,
     torch::Tensor image = images.to(device_);
     torch::Tensor meta = metadata.defined() ? metadata.to(device_) : torch::Tensor();
     optimizer_->zero_grad();
-    model::LossTerms t = loss_(*net_, net_->forward(image, meta), labels.to(device_), image);
+    model::DualRefNetOutput out;
+    {
+      CudaAutocast autocast(config_.mixed_precision && device_.is_cuda());
+      out = net_->forward(image, meta);
+    }
+    if (out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
+    if (out.sr.defined() && out.sr.scalar_type() != torch::kFloat32) out.sr = out.sr.to(torch::kFloat32);
+    model::LossTerms t = loss_(*net_, out, labels.to(device_), image);
     if (proximal_mu_ > 0) {
       auto params = net_->parameters();
       torch::Tensor prox = torch::zeros({}, t.total.options());
@@ -70,12 +110,12 @@ StatusOr<Trainer::StepLosses> Trainer::Step(const torch::Tensor& images,
     }
     t.total.backward();
     optimizer_->step();
-    StepLosses out;
-    out.loss = t.total.item<double>();
-    out.ce = t.ce.item<double>();
-    out.sr = t.sr.item<double>();
-    out.cf = t.cf.item<double>();
-    return out;
+    StepLosses losses;
+    losses.loss = t.total.item<double>();
+    losses.ce = t.ce.item<double>();
+    losses.sr = t.sr.item<double>();
+    losses.cf = t.cf.item<double>();
+    return losses;
   });
 }
 
@@ -85,7 +125,9 @@ StatusOr<torch::Tensor> Trainer::Predict(const torch::Tensor& images,
     torch::NoGradGuard no_grad;
     net_->eval();
     torch::Tensor meta = metadata.defined() ? metadata.to(device_) : torch::Tensor();
-    return torch::softmax(net_->forward(images.to(device_), meta).logits, 1).to(torch::kCPU);
+    CudaAutocast autocast(config_.mixed_precision && device_.is_cuda());
+    return torch::softmax(net_->forward(images.to(device_), meta).logits.to(torch::kFloat32), 1)
+        .to(torch::kCPU);
   });
 }
 

@@ -26,6 +26,9 @@ struct TrainerConfig {
   double weight_decay = 1e-4;
   model::LossConfig loss;
   uint64_t seed = 0;
+  // bfloat16 autocast of the forward pass on CUDA (no effect on CPU). bfloat16 has float32's
+  // range, so no loss scaling is needed.
+  bool mixed_precision = true;
 };
 
 struct EpochReport {
@@ -70,6 +73,7 @@ class Trainer {
   static double CosineLearningRate(double base, int epoch, int total);
 
   model::DualRefNet& net() { return net_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
  private:
   Trainer(model::DualRefNet net, model::DualRefNetLoss loss, TrainerConfig config,

@@ -91,6 +91,10 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--no-metadata", a->no_metadata, "image only: ignore the metadata columns");
   cmd->add_flag("--no-augment", a->no_augment, "no training augmentation");
+  cmd->add_flag("--resume", a->job.resume,
+                "continue an interrupted run in --out from its last finished epoch");
+  cmd->add_flag("!--no-mixed-precision", a->job.trainer.mixed_precision,
+                "train in float32 on CUDA too (default: bfloat16 autocast on CUDA)");
   cmd->add_option("--out", a->job.out, "RUN folder to write the model, config, schema and metrics to")
       ->required();
   cmd->callback([a, &exit_code] {
