@@ -312,27 +312,32 @@ Status GenerateIsic2019(const DatagenOptions& o) {
 }  // namespace
 
 std::vector<int64_t> ProportionalCounts(const std::vector<double>& weights, int64_t total) {
+  // Largest remainder over the whole total, so the real totals give back the real counts;
+  // then every empty class takes one image from the largest class.
   const size_t k = weights.size();
   std::vector<int64_t> counts(k, 0);
   if (k == 0 || total <= 0) return counts;
-  int64_t reserved = 0;
-  if (total >= static_cast<int64_t>(k)) {
-    std::fill(counts.begin(), counts.end(), 1);
-    reserved = static_cast<int64_t>(k);
-  }
   const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
-  const int64_t rest = total - reserved;
   std::vector<std::pair<double, size_t>> remainders;
   int64_t assigned = 0;
   for (size_t c = 0; c < k; ++c) {
-    const double exact = rest * weights[c] / sum;
+    const double exact = static_cast<double>(total) * weights[c] / sum;
     const auto floor = static_cast<int64_t>(exact);
-    counts[c] += floor;
+    counts[c] = floor;
     assigned += floor;
     remainders.emplace_back(exact - static_cast<double>(floor), c);
   }
-  std::sort(remainders.begin(), remainders.end(), std::greater<>());
-  for (int64_t i = 0; i < rest - assigned; ++i) ++counts[remainders[static_cast<size_t>(i)].second];
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (int64_t i = 0; i < total - assigned; ++i) ++counts[remainders[static_cast<size_t>(i)].second];
+  if (total >= static_cast<int64_t>(k)) {
+    for (size_t c = 0; c < k; ++c) {
+      if (counts[c] > 0) continue;
+      const size_t largest = static_cast<size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+      --counts[largest];
+      ++counts[c];
+    }
+  }
   return counts;
 }
 

@@ -92,7 +92,12 @@ Status BatchLoader::BuildBatch(int64_t index, Batch* batch) {
     const int row = order_[static_cast<size_t>(begin + i)];
     batch->rows.push_back(row);
     auto decoded = DecodeImageFile(source_.image_paths[row], s);
-    if (!decoded.ok()) return decoded.status();
+    if (!decoded.ok()) {
+      if (static_cast<size_t>(row) < source_.row_context.size()) {
+        return Annotate(decoded.status(), source_.row_context[row]);
+      }
+      return decoded.status();
+    }
     Rng rng = RowRng(config_.seed, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(row));
     TransformToTensor(*decoded, s, config_.augment, rng, img + i * 3 * s * s);
     lab[i] = source_.labels[row];
@@ -106,6 +111,9 @@ Status BatchLoader::BuildBatch(int64_t index, Batch* batch) {
 
 StatusOr<std::optional<Batch>> BatchLoader::Next() {
   std::unique_lock<std::mutex> lock(mu_);
+  if (workers_.empty() && next_to_hand_out_ < num_batches()) {
+    return FailedPreconditionError("BatchLoader::Next called before StartEpoch");
+  }
   if (next_to_hand_out_ >= num_batches()) return std::optional<Batch>();
   const int64_t want = next_to_hand_out_;
   cv_.wait(lock, [&] { return ready_.count(want) > 0; });

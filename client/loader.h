@@ -30,6 +30,8 @@ struct LoaderSource {
   std::vector<int64_t> labels;           // one per row
   std::vector<float> metadata;           // rows x metadata_width, row-major (may be empty)
   int metadata_width = 0;
+  // Optional, one per row: where the row came from ("DIR/metadata.csv:17"), for errors.
+  std::vector<std::string> row_context;
 };
 
 struct LoaderConfig {

@@ -1,6 +1,7 @@
 #include "client/train_job.h"
 
 #include <torch/serialize.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -83,7 +84,7 @@ StatusOr<TrainJobResult> RunTrainJob(const TrainJobConfig& c) {
   DF_ASSIGN_OR_RETURN(c10::Device device, model::PickDevice(c.device));
   DF_ASSIGN_OR_RETURN(SiteData data, LoadSiteData(c.data));
   if (!data.dataset.skipped.empty()) {
-    std::fprintf(stderr, "%s", data.dataset.SkippedReport().c_str());
+    std::fprintf(stderr, "%s\n", data.dataset.SkippedReport().c_str());
   }
   DF_ASSIGN_OR_RETURN(DatasetSplit split, SplitByGroup(data.dataset, c.split, c.trainer.seed));
   const std::vector<int64_t> counts = data.dataset.ClassCounts(split.train);
@@ -96,6 +97,8 @@ StatusOr<TrainJobResult> RunTrainJob(const TrainJobConfig& c) {
   run.image_size = c.image_size;
   run.format = c.data.format;
   run.use_metadata = c.data.use_metadata;
+  // Same seed, same initial weights and dropout masks.
+  torch::manual_seed(c.trainer.seed);
   DF_ASSIGN_OR_RETURN(model::DualRefNet net, model::MakeDualRefNet(run.model));
   if (!c.pretrained.empty()) {
     DF_RETURN_IF_ERROR(model::LoadTorchvisionWeights(net->backbone(), c.pretrained));

@@ -53,7 +53,7 @@ void RegisterEvalCommand(CLI::App& app, int& exit_code) {
       std::cerr << "dermfed eval: " << data.status().message() << "\n";
       return;
     }
-    if (!data->dataset.skipped.empty()) std::cerr << data->dataset.SkippedReport();
+    if (!data->dataset.skipped.empty()) std::cerr << data->dataset.SkippedReport() << "\n";
     std::vector<int> rows(data->dataset.rows.size());
     std::iota(rows.begin(), rows.end(), 0);
     EvalConfig ec;

@@ -34,7 +34,7 @@ void AddTrainerFlags(CLI::App* cmd, TrainerConfig& t) {
       ->check(CLI::IsMember({"adamw", "adam", "sgd"}));
   cmd->add_option("--lr", t.learning_rate, "learning rate (cosine-decayed over the epochs)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1e-9, 10.0));
   cmd->add_option("--weight-decay", t.weight_decay)->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", t.seed, "seed for the split, the order and the augmentation")
       ->capture_default_str();
