@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -168,6 +170,8 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     }
     global = std::move(fresh).value();
     RoundRecord r0;
+    r0.started_unix_s = r0.finished_unix_s =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     r0.digest = MakeGlobalModel(0, global.Clone())->hex_digest;
     auto empty = (*strategy)->SaveState();
     Status s = empty.ok() ? (*store)->CompleteRound(r0, global, *empty) : empty.status();
@@ -209,10 +213,11 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::atomic<bool> exiting{false};
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    if (sig != 0) {
+    if (sig != 0 && !exiting) {
       LogWarning(kLog, "signal %d: stopping", sig);
       engine.Stop();
     }
@@ -233,6 +238,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   // Let the sites' long polls see DONE before the server goes away.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  exiting = true;  // the wake-up below is ours, not an operator's signal
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   return rc;

@@ -353,9 +353,23 @@ Status RoundEngine::RunRound(int64_t round) {
   LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s", round, round,
           sites_reported, next_global->hex_digest.substr(0, 16));
 
-  // Federated evaluation of the new model.
-  lock.lock();
-  global_ = next_global;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    global_ = next_global;
+  }
+  return EvaluateRound(round);
+}
+
+Status RoundEngine::EvaluateRound(int64_t round) {
+  // Federated evaluation of the model of version `round` (global_).
+  std::unique_lock<std::mutex> lock(mu_);
+  if (round > 0) {
+    // After a restart the sites have to rejoin first.
+    WaitUntil(lock, Clock::now() + Seconds(config_.join_timeout_s),
+              [&] { return static_cast<int>(sites_.size()) >= config_.min_sites; });
+    if (stop_) return OkStatus();
+  }
+  round_ = round;
   phase_ = Phase::kEvaluate;
   eval_expected_.clear();
   eval_reports_.clear();
@@ -439,7 +453,18 @@ Status RoundEngine::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     start = round_;
   }
-  if (start > 0) LogInfo(kLog, "resuming after completed round %d", start);
+  if (start > 0) {
+    LogInfo(kLog, "resuming after completed round %d", start);
+    // A crash during the last round's evaluation left it unevaluated: evaluate it now, so
+    // the history has every round.
+    auto metrics = store_->GlobalMetrics();
+    const bool evaluated = metrics.ok() && !metrics->empty() && metrics->back().first >= start;
+    if (!evaluated) {
+      LogInfo(kLog, "round=%d version=%d was not evaluated before the restart; evaluating it", start,
+              start);
+      DF_RETURN_IF_ERROR(EvaluateRound(start));
+    }
+  }
   for (int64_t round = start + 1; round <= config_.rounds;) {
     Status s = RunRound(round);
     {

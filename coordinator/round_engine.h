@@ -81,6 +81,7 @@ class RoundEngine {
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point t,
                  const std::function<bool()>& done);
   Status RunRound(int64_t round);
+  Status EvaluateRound(int64_t round);
   std::vector<std::string> SelectSites(int64_t round);
   Status Touch(const std::string& site);
   void FinishEvaluation(int64_t round);

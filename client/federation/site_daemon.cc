@@ -258,6 +258,11 @@ Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  // gRPC's own reconnect backoff (up to 120 s by default) would otherwise keep a site away
+  // from a restarted coordinator long after it is back.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(c.max_backoff_s * 1000));
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 8 << 20);
   auto channel = grpc::CreateCustomChannel(c.coordinator, grpc::InsecureChannelCredentials(), args);
   FederationClient client(channel, c.name);
