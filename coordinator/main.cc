@@ -15,6 +15,7 @@
 #include "client/data/metadata_encoder.h"
 #include "client/data/metadata_schema.h"
 #include "client/run_dir.h"
+#include "common/config_flags.h"
 #include "common/log.h"
 #include "common/model/backbone.h"
 #include "common/model/dualrefnet.h"
@@ -249,27 +250,13 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
 
 int main(int argc, char** argv) {
   CLI::App app{"dermfed-coordinator: runs one federation of DualRefNet training"};
-  std::string config_path;
-  std::vector<std::string> sets;
-  app.add_option("--config", config_path, "TOML configuration file (docs/configuration.md)")
-      ->check(CLI::ExistingFile);
-  app.add_option("--set", sets, "KEY=VALUE override, e.g. --set federation.rounds=5")
-      ->expected(0, -1);
-  std::map<std::string, std::string> overrides;
-  std::vector<std::pair<std::string, std::string>> flag_values;
-  for (const auto& key : dermfed::coordinator::CoordinatorConfigKeys()) {
-    app.add_option_function<std::string>(
-        "--" + key.name, [&overrides, name = key.name](const std::string& v) { overrides[name] = v; },
-        key.help + " (default: " + key.default_value + ")");
-  }
+  dermfed::ConfigFlags flags;
+  dermfed::AddConfigFlags(app, dermfed::coordinator::CoordinatorConfigKeys(), &flags);
   CLI11_PARSE(app, argc, argv);
-  for (const auto& kv : sets) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) {
-      std::cerr << "dermfed-coordinator: --set '" << kv << "': expected KEY=VALUE\n";
-      return 2;
-    }
-    overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+  auto overrides = flags.Overrides();
+  if (!overrides.ok()) {
+    std::cerr << "dermfed-coordinator: " << overrides.status().message() << "\n";
+    return 2;
   }
-  return dermfed::coordinator::Main(config_path, overrides);
+  return dermfed::coordinator::Main(flags.config_path, *overrides);
 }
