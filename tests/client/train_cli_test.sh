@@ -74,6 +74,18 @@ PY
 "$DERMFED" datagen --format pad-ufes-20 --out "$WORK/small" --images 120 --image-size 32 \
   --seed 4 >/dev/null 2>&1 || fatal "datagen of the small dataset failed"
 
+# ---- An interrupted run continues from its last finished epoch (--resume) ----
+"$DERMFED" train --data "$WORK/small" --format pad-ufes-20 --backbone tiny --image-size 32 \
+  --epochs 1 --threads 2 --seed 2 --out "$WORK/resumed" >"$WORK/resume1.txt" 2>&1 \
+  || fail "first part of the resumable run failed: $(tail -3 "$WORK/resume1.txt")"
+[ -s "$WORK/resumed/resume/progress.json" ] || fail "train wrote no resume point (resume/progress.json)"
+"$DERMFED" train --data "$WORK/small" --format pad-ufes-20 --backbone tiny --image-size 32 \
+  --epochs 2 --threads 2 --seed 2 --out "$WORK/resumed" --resume >"$WORK/resume2.txt" 2>&1 \
+  || fail "--resume failed: $(tail -3 "$WORK/resume2.txt")"
+grep -q "resuming after epoch 1" "$WORK/resume2.txt" || fail "--resume did not continue after epoch 1"
+grep -q "^epoch 2/2" "$WORK/resume2.txt" || fail "--resume did not train epoch 2"
+if grep -q "^epoch 1/2" "$WORK/resume2.txt"; then fail "--resume trained epoch 1 again"; fi
+
 # A fresh copy of the small dataset in $WORK/bad, and the img_id and image path of CSV line N.
 fresh_copy() { rm -rf "$WORK/bad" "$WORK/badrun"; cp -r "$WORK/small" "$WORK/bad"; }
 img_id_of_line() { sed -n "${1}p" "$WORK/bad/metadata.csv" | cut -d, -f25; }
