@@ -15,6 +15,8 @@ double Ratio(int64_t num, int64_t den) {
   return den == 0 ? kNaN : static_cast<double>(num) / static_cast<double>(den);
 }
 
+}  // namespace
+
 std::string JsonNumber(double v) {
   if (std::isnan(v) || std::isinf(v)) return "null";
   std::ostringstream os;
@@ -39,8 +41,6 @@ std::string JsonString(const std::string& s) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 ConfusionMatrix::ConfusionMatrix(int num_classes)
     : k_(num_classes), counts_(static_cast<size_t>(num_classes) * num_classes, 0) {}

@@ -62,6 +62,11 @@ struct ClassificationReport {
   std::string ToJson() const;
 };
 
+// JSON text of a number (null for NaN/Inf) and of a string (quoted, escaped); shared by every
+// place that writes metrics as JSON.
+std::string JsonNumber(double v);
+std::string JsonString(const std::string& s);
+
 // probabilities: rows x K, row-major. Errors name the offending row.
 StatusOr<ClassificationReport> Evaluate(const std::vector<std::string>& class_names,
                                         const std::vector<int64_t>& truth,

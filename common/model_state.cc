@@ -125,7 +125,7 @@ std::unique_ptr<uint8_t[], ModelState::FreeDeleter> ModelState::Allocate(uint64_
   return std::unique_ptr<uint8_t[], FreeDeleter>(static_cast<uint8_t*>(p));
 }
 
-StatusOr<ModelState> ModelState::Create(std::vector<TensorSpec> specs) {
+StatusOr<ModelState> ModelState::Create(std::vector<TensorSpec> specs, bool zero_fill) {
   uint64_t offset = 0;
   for (TensorSpec& t : specs) {
     DF_ASSIGN_OR_RETURN(t.nbytes, CheckedBytes(t));
@@ -140,7 +140,7 @@ StatusOr<ModelState> ModelState::Create(std::vector<TensorSpec> specs) {
     return Status(absl::StatusCode::kResourceExhausted,
                   "cannot allocate " + std::to_string(total) + " bytes for a model state");
   }
-  std::memset(state.buffer_.get(), 0, total);
+  if (zero_fill) std::memset(state.buffer_.get(), 0, total);
   state.manifest_ = std::move(specs);
   state.size_bytes_ = total;
   return state;

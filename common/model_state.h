@@ -64,8 +64,9 @@ class ModelState {
   ModelState& operator=(const ModelState&) = delete;
 
   // Lays out `specs` (offset and nbytes are computed; shape and dtype are taken) with each
-  // tensor aligned to kAlignment, and allocates a zeroed buffer.
-  static StatusOr<ModelState> Create(std::vector<TensorSpec> specs);
+  // tensor aligned to kAlignment, and allocates a buffer, zeroed unless the caller is about
+  // to overwrite every byte (`zero_fill` false: a download being reassembled).
+  static StatusOr<ModelState> Create(std::vector<TensorSpec> specs, bool zero_fill = true);
 
   // Adopts a manifest and a buffer of `buffer_bytes` bytes (as read from a file or the
   // wire) after ValidateManifest. The bytes are copied into an aligned buffer.

@@ -27,12 +27,14 @@ std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream os;
-  os.precision(10);
-  os << v;
-  return os.str();
+// {"key": value, ...} with the keys escaped: they come from the sites.
+template <typename Map>
+std::string MetricsJson(const Map& metrics) {
+  std::string json = "{";
+  for (const auto& [k, v] : metrics) {
+    json += (json.size() > 1 ? ", " : "") + JsonString(k) + ": " + JsonNumber(v);
+  }
+  return json + "}";
 }
 
 }  // namespace
@@ -197,15 +199,7 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
             train_metrics.count("loss") ? train_metrics.at("loss") : NAN);
   }
   cv_.notify_all();
-  std::ostringstream json;
-  json << "{";
-  bool first = true;
-  for (const auto& [k, v] : train_metrics) {
-    json << (first ? "" : ", ") << "\"" << k << "\": " << JsonNumber(v);
-    first = false;
-  }
-  json << "}";
-  (void)store_->RecordSiteMetrics({round, site, "train", num_examples, json.str()});
+  (void)store_->RecordSiteMetrics({round, site, "train", num_examples, MetricsJson(train_metrics)});
   return OkStatus();
 }
 
@@ -235,15 +229,7 @@ Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std:
     eval_reports_[site] = report;
   }
   cv_.notify_all();
-  std::ostringstream json;
-  json << "{";
-  bool first = true;
-  for (const auto& [k, v] : report.metrics()) {
-    json << (first ? "" : ", ") << "\"" << k << "\": " << JsonNumber(v);
-    first = false;
-  }
-  json << "}";
-  (void)store_->RecordSiteMetrics({report.round(), site, "eval", report.num_examples(), json.str()});
+  (void)store_->RecordSiteMetrics({report.round(), site, "eval", report.num_examples(), MetricsJson(report.metrics())});
   return OkStatus();
 }
 
@@ -415,7 +401,7 @@ void RoundEngine::FinishEvaluation(int64_t round) {
       auc_sum += metrics.at("macro_auc") * r.num_examples();
       auc_n += r.num_examples();
     }
-    sites_json << (first ? "" : ", ") << "\"" << site << "\": {\"balanced_accuracy\": "
+    sites_json << (first ? "" : ", ") << JsonString(site) << ": {\"balanced_accuracy\": "
                << JsonNumber(m.BalancedAccuracy()) << ", \"accuracy\": " << JsonNumber(m.Accuracy())
                << ", \"num_examples\": " << r.num_examples() << "}";
     first = false;

@@ -87,22 +87,18 @@ Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s
 // Loads the global model; with FedBN, puts this site's own BatchNorm tensors back.
 Status LoadGlobal(SiteState* s, const ModelState& global) {
   DF_RETURN_IF_ERROR(model::LoadModelStateInto(global, *s->net));
-  if (s->has_local_tensors) {
-    DF_ASSIGN_OR_RETURN(auto views, model::ViewTensors(s->local_tensors));
-    model::LoadOptions partial;
-    partial.allow_missing_num_batches_tracked = false;
-    // Only the BatchNorm tensors: everything else is ignored by prefix-free matching below.
-    auto all = model::StateDictOf(*s->net);
-    std::set<std::string> local(s->local_tensor_names.begin(), s->local_tensor_names.end());
-    DF_RETURN_IF_ERROR(model::TorchCall("restoring local BatchNorm", [&] {
-      torch::NoGradGuard g;
-      std::map<std::string, torch::Tensor> saved(views.begin(), views.end());
-      for (auto& [name, t] : all) {
-        if (local.count(name) && saved.count(name)) t.copy_(saved[name]);
-      }
-    }));
-  }
-  return OkStatus();
+  if (!s->has_local_tensors) return OkStatus();
+  // FedBN: put this site's own BatchNorm tensors back over the global ones.
+  DF_ASSIGN_OR_RETURN(auto saved, model::ViewTensors(s->local_tensors));
+  std::set<std::string> local(s->local_tensor_names.begin(), s->local_tensor_names.end());
+  auto current = model::StateDictOf(*s->net);
+  return model::TorchCall("restoring local BatchNorm", [&] {
+    torch::NoGradGuard g;
+    for (size_t i = 0; i < current.size(); ++i) {
+      // Same model, same state-dict order: entry i of both is the same tensor.
+      if (local.count(current[i].first)) current[i].second.copy_(saved[i].second);
+    }
+  });
 }
 
 Status RememberLocalTensors(SiteState* s) {
