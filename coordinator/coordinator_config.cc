@@ -44,6 +44,7 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.listen", T::kString, "127.0.0.1:7443", "Address the site service listens on (port 0 = any free port)."},
       {"server.port_file", T::kString, "", "Write the bound port to this file once listening."},
       {"server.state_dir", T::kString, "coordinator-state", "SQLite database and checkpoints; a restart resumes from here."},
+      {"server.keep_checkpoints", T::kInt, "10", "Global model versions kept on disk for download (the newest N, at least 2; 0 = all)."},
       {"server.export_dir", T::kString, "", "When the federation ends, write the global model here as a RUN folder."},
       {"server.max_concurrent_uploads", T::kInt, "2", "Updates received at once (each holds one model-sized buffer)."},
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
@@ -63,6 +64,7 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.fraction = c.GetDouble("federation.fraction");
   o.round_deadline_s = c.GetDouble("federation.round_deadline_s");
   o.join_timeout_s = c.GetDouble("federation.join_timeout_s");
+  o.keep_checkpoints = static_cast<int>(c.GetInt("server.keep_checkpoints"));
   o.stragglers = c.GetString("federation.stragglers");
   o.local_epochs = static_cast<int>(c.GetInt("federation.local_epochs"));
   o.eval_deadline_s = c.GetDouble("federation.eval_deadline_s");
@@ -104,6 +106,7 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (o.rounds < 1) return refuse("federation.rounds must be >= 1");
   if (o.min_sites < 1) return refuse("federation.min_sites must be >= 1");
   if (o.expected_sites < 0) return refuse("federation.expected_sites must be >= 0");
+  if (o.keep_checkpoints < 0) return refuse("server.keep_checkpoints must be >= 0 (0 = keep all)");
   if (o.expected_sites > 0 && o.min_sites > o.expected_sites) {
     return refuse("federation.min_sites (" + std::to_string(o.min_sites) +
                   ") exceeds federation.expected_sites (" + std::to_string(o.expected_sites) + ")");

@@ -14,7 +14,7 @@
 
 #include "client/data/metadata_encoder.h"
 #include "client/data/metadata_schema.h"
-#include "client/run_dir.h"
+#include "client/federation/federation_spec.h"
 #include "common/config_flags.h"
 #include "common/log.h"
 #include "common/model/backbone.h"
@@ -24,6 +24,7 @@
 #include "common/model/state_dict.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/round_engine.h"
+#include "coordinator/monitor_service.h"
 #include "coordinator/site_service.h"
 #include "coordinator/store.h"
 
@@ -37,21 +38,11 @@ StatusOr<client::MetadataSchema> FederationSchema(const CoordinatorConfig& c) {
   return client::BuiltinSchema(c.format);
 }
 
-Status WriteExport(const CoordinatorConfig& c, const v1::FederationSpec& spec,
-                   const client::MetadataSchema& schema, const model::DualRefNetOptions& options,
-                   Store& store) {
+Status WriteExport(const CoordinatorConfig& c, const v1::FederationSpec& spec, Store& store) {
   DF_ASSIGN_OR_RETURN(std::optional<RoundRecord> last, store.LastCompleted());
   if (!last) return FailedPreconditionError("no completed round to export");
   DF_ASSIGN_OR_RETURN(ModelState state, store.LoadGlobal(last->round));
-  DF_ASSIGN_OR_RETURN(model::DualRefNet net, model::MakeDualRefNet(options));
-  DF_RETURN_IF_ERROR(model::LoadModelStateInto(state, *net));
-  client::RunConfig run;
-  run.model = options;
-  run.class_names.assign(spec.class_names().begin(), spec.class_names().end());
-  run.image_size = spec.image_size();
-  run.format = spec.format();
-  run.use_metadata = spec.use_metadata();
-  DF_RETURN_IF_ERROR(client::SaveRun(c.export_dir, run, schema, *net));
+  DF_RETURN_IF_ERROR(client::SaveRunFromState(c.export_dir, spec, state));
   DF_ASSIGN_OR_RETURN(auto metrics, store.GlobalMetrics());
   std::ofstream out(c.export_dir + "/history.json");
   out << "[\n";
@@ -118,6 +109,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     std::cerr << "dermfed-coordinator: " << store.status().message() << "\n";
     return 1;
   }
+  (*store)->set_keep_checkpoints(c.keep_checkpoints);
   // The model as the config describes it: the layout every checkpoint must have.
   torch::manual_seed(c.seed);
   auto net = model::MakeDualRefNet(options);
@@ -185,6 +177,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   RoundEngine engine(c, spec, std::move(global), completed, std::move(strategy).value(),
                      store->get());
   SiteServiceImpl service(&engine, c.max_concurrent_uploads);
+  MonitorServiceImpl monitor(&engine, store->get());
   grpc::ServerBuilder builder;
   int port = 0;
   if (c.insecure) {
@@ -193,6 +186,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   }
   builder.AddListeningPort(c.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&monitor);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -230,7 +224,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     LogError(kLog, "%s", result.message());
     rc = 1;
   } else if (!c.export_dir.empty()) {
-    Status s = WriteExport(c, spec, *schema, options, **store);
+    Status s = WriteExport(c, spec, **store);
     if (!s.ok()) {
       LogError(kLog, "export: %s", s.message());
       rc = 1;

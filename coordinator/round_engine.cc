@@ -27,6 +27,15 @@ std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
+int64_t UnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+template <typename Map>
+void CopyMetrics(const Map& from, v1::Event* e) {
+  for (const auto& [k, v] : from) (*e->mutable_metrics())[k] = v;
+}
+
 // {"key": value, ...} with the keys escaped: they come from the sites.
 template <typename Map>
 std::string MetricsJson(const Map& metrics) {
@@ -71,6 +80,7 @@ Status RoundEngine::Touch(const std::string& site) {
                                    "restarted); join again");
   }
   it->second.last_seen = Clock::now();
+  it->second.last_seen_wall = std::chrono::system_clock::now();
   return OkStatus();
 }
 
@@ -86,8 +96,12 @@ StatusOr<v1::JoinResponse> RoundEngine::Join(const std::string& site, int64_t tr
     s.name = site;
     s.train_rows = train_rows;
     s.last_seen = Clock::now();
+    s.last_seen_wall = std::chrono::system_clock::now();
     LogInfo(kLog, "site=%s %s (train_rows=%d, %d sites known)", site,
             rejoin ? "rejoined" : "joined", train_rows, sites_.size());
+    events_.Publish(v1::Event::SITE_JOINED, round_, global_->version, site,
+                    std::string(rejoin ? "rejoined" : "joined") + " with " +
+                        std::to_string(train_rows) + " training rows");
   }
   cv_.notify_all();
   (void)store_->UpsertSite(site, train_rows, "joined");
@@ -129,7 +143,7 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
     task.Clear();
     task.set_kind(stop_ ? v1::Task::DONE : v1::Task::WAIT);
   }
-  sites_[site].last_seen = Clock::now();
+  (void)Touch(site);
   return task;
 }
 
@@ -153,6 +167,15 @@ std::shared_ptr<const GlobalModel> RoundEngine::CurrentModel() {
 Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t version,
                                 int64_t num_examples) {
   std::lock_guard<std::mutex> lock(mu_);
+  Status s = CheckUpdateLocked(site, round, version, num_examples);
+  if (!s.ok()) {
+    events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
+  }
+  return s;
+}
+
+Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
+                                      int64_t num_examples) {
   DF_RETURN_IF_ERROR(Touch(site));
   const std::string who = "site '" + site + "': update for round " + std::to_string(round);
   if (phase_ != Phase::kTrain || round != round_) {
@@ -191,9 +214,24 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
     Status s = aggregator_->Fold(site, num_examples, delta);
     if (!s.ok()) {
       LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, s.message());
+      events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
       return s;
     }
     reported_.insert(site);
+    Site& who = sites_[site];
+    ++who.rounds_contributed;
+    who.last_round = round;
+    who.dropped_last = false;
+    v1::Event e;
+    e.set_kind(v1::Event::UPDATE_RECEIVED);
+    e.set_round(round);
+    e.set_model_version(version);
+    e.set_site(site);
+    e.set_message("update " + std::to_string(reported_.size()) + " of " +
+                  std::to_string(selected_.size()) + " folded");
+    CopyMetrics(train_metrics, &e);
+    (*e.mutable_metrics())["num_examples"] = static_cast<double>(num_examples);
+    events_.Publish(std::move(e));
     LogInfo(kLog, "site=%s round=%d version=%d update folded (%d/%d, n=%d, loss=%.4f)", site,
             round, version, reported_.size(), selected_.size(), num_examples,
             train_metrics.count("loss") ? train_metrics.at("loss") : NAN);
@@ -227,6 +265,16 @@ Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std:
                                    std::to_string(round_));
     }
     eval_reports_[site] = report;
+    v1::Event e;
+    e.set_kind(v1::Event::SITE_EVALUATED);
+    e.set_round(report.round());
+    e.set_model_version(report.model_version());
+    e.set_site(site);
+    e.set_message("evaluation " + std::to_string(eval_reports_.size()) + " of " +
+                  std::to_string(eval_expected_.size()) + " received");
+    CopyMetrics(report.metrics(), &e);
+    (*e.mutable_metrics())["num_examples"] = static_cast<double>(report.num_examples());
+    events_.Publish(std::move(e));
   }
   cv_.notify_all();
   (void)store_->RecordSiteMetrics({report.round(), site, "eval", report.num_examples(), MetricsJson(report.metrics())});
@@ -254,11 +302,24 @@ std::vector<std::string> RoundEngine::SelectSites(int64_t round) {
 Status RoundEngine::RunRound(int64_t round) {
   std::unique_lock<std::mutex> lock(mu_);
   const double started = UnixNow();
-  // Wait for enough sites.
-  const auto join_deadline = Clock::now() + Seconds(config_.join_timeout_s);
-  if (!WaitUntil(lock, join_deadline,
-                 [&] { return static_cast<int>(sites_.size()) >= config_.min_sites; })) {
+  // Wait for enough sites, and for the end of a pause (which can come while waiting).
+  while (true) {
+    if (paused_ && !stop_) {
+      idle_ = true;
+      LogInfo(kLog, "paused before round %d", round);
+      events_.Publish(v1::Event::PAUSED, round - 1, global_->version, "",
+                      "paused before round " + std::to_string(round));
+      cv_.wait(lock, [&] { return stop_ || !paused_; });
+      idle_ = false;
+    }
     if (stop_) return OkStatus();
+    const auto join_deadline = Clock::now() + Seconds(config_.join_timeout_s);
+    const bool ready = WaitUntil(lock, join_deadline, [&] {
+      return paused_ || static_cast<int>(sites_.size()) >= config_.min_sites;
+    });
+    if (stop_) return OkStatus();
+    if (paused_) continue;
+    if (ready) break;
     return DeadlineExceededError("only " + std::to_string(sites_.size()) + " of the " +
                                  std::to_string(config_.min_sites) +
                                  " sites needed (federation.min_sites) joined within " +
@@ -271,11 +332,14 @@ Status RoundEngine::RunRound(int64_t round) {
   reported_.clear();
   aggregator_ = strategy_->NewAggregator(global_->state);
   deadline_ = Clock::now() + Seconds(config_.round_deadline_s);
+  deadline_wall_ = std::chrono::system_clock::now() + Seconds(config_.round_deadline_s);
   {
     std::string names;
     for (const auto& s : selected) names += (names.empty() ? "" : ",") + s;
     LogInfo(kLog, "round=%d version=%d started: %d sites selected (%s)", round, global_->version,
             selected.size(), names);
+    events_.Publish(v1::Event::ROUND_STARTED, round, global_->version, "",
+                    std::to_string(selected.size()) + " sites selected: " + names);
   }
   lock.unlock();
   cv_.notify_all();
@@ -293,6 +357,11 @@ Status RoundEngine::RunRound(int64_t round) {
       }
       LogWarning(kLog, "round=%d deadline passed: aggregating %d updates, dropping stragglers %s",
                  round, reported, late);
+      for (const auto& s : selected_) {
+        if (!reported_.count(s)) sites_[s].dropped_last = true;
+      }
+      events_.Publish(v1::Event::STRAGGLERS_DROPPED, round, global_->version, "",
+                      "deadline passed; dropped " + late);
       break;
     }
     // Too few updates: widen the selection to every live site that has not reported (a
@@ -302,13 +371,15 @@ Status RoundEngine::RunRound(int64_t round) {
       if (s.last_seen >= Clock::now() - Seconds(config_.round_deadline_s)) selected_.insert(name);
     }
     deadline_ = Clock::now() + Seconds(config_.round_deadline_s);
+    deadline_wall_ = std::chrono::system_clock::now() + Seconds(config_.round_deadline_s);
     LogWarning(kLog, "round=%d has %d of %d updates needed at the deadline; waiting another %.0f s "
                "with %d sites selected",
                round, reported, config_.min_sites, config_.round_deadline_s, selected_.size());
     cv_.notify_all();
   }
   // Aggregate: no more updates are accepted for this round from here on.
-  phase_ = Phase::kWaiting;
+  phase_ = Phase::kAggregating;
+  deadline_wall_ = {};
   const int sites_reported = static_cast<int>(reported_.size());
   const int sites_selected = static_cast<int>(selected_.size());
   std::unique_ptr<Aggregator> aggregator = std::move(aggregator_);
@@ -338,6 +409,17 @@ Status RoundEngine::RunRound(int64_t round) {
   }
   LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s", round, round,
           sites_reported, next_global->hex_digest.substr(0, 16));
+  {
+    v1::Event e;
+    e.set_kind(v1::Event::ROUND_AGGREGATED);
+    e.set_round(round);
+    e.set_model_version(round);
+    e.set_message(std::to_string(sites_reported) + " updates aggregated; model sha256 " +
+                  next_global->hex_digest);
+    (*e.mutable_metrics())["sites_reported"] = sites_reported;
+    (*e.mutable_metrics())["aggregate_seconds"] = record.finished_unix_s - started;
+    events_.Publish(std::move(e));
+  }
 
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -366,11 +448,13 @@ Status RoundEngine::EvaluateRound(int64_t round) {
   lock.unlock();
   cv_.notify_all();
   lock.lock();
+  deadline_wall_ = std::chrono::system_clock::now() + Seconds(config_.eval_deadline_s);
   WaitUntil(lock, Clock::now() + Seconds(config_.eval_deadline_s),
             [&] { return eval_reports_.size() == eval_expected_.size(); });
   if (stop_) return OkStatus();
   FinishEvaluation(round);
   phase_ = Phase::kWaiting;
+  deadline_wall_ = {};
   return OkStatus();
 }
 
@@ -423,6 +507,20 @@ void RoundEngine::FinishEvaluation(int64_t round) {
   }
   json << "], \"sites\": {" << sites_json.str() << "}}";
   (void)store_->RecordGlobalMetrics(round, json.str());
+  {
+    v1::Event e;
+    e.set_kind(v1::Event::ROUND_EVALUATED);
+    e.set_round(round);
+    e.set_model_version(round);
+    e.set_message(std::to_string(eval_reports_.size()) + " sites evaluated the global model");
+    auto& m = *e.mutable_metrics();
+    m["balanced_accuracy"] = total.BalancedAccuracy();
+    m["accuracy"] = total.Accuracy();
+    m["macro_auc"] = macro_auc;
+    m["loss"] = loss;
+    m["num_examples"] = static_cast<double>(total.total());
+    events_.Publish(std::move(e));
+  }
   LogInfo(kLog, "round=%d version=%d evaluation: %d sites, %d rows, accuracy %.3f, balanced "
           "accuracy %.3f, macro AUC %.3f",
           round, round, eval_reports_.size(), total.total(), total.Accuracy(),
@@ -465,21 +563,189 @@ Status RoundEngine::Run() {
     }
     ++round;
   }
+  bool stopped;
+  int64_t last_version;
   {
     std::lock_guard<std::mutex> lock(mu_);
     phase_ = Phase::kDone;
+    stopped = stop_;
+    last_version = global_->version;
+    if (!stopped) {
+      events_.Publish(v1::Event::FEDERATION_DONE, round_, global_->version, "",
+                      "all " + std::to_string(config_.rounds) + " rounds complete");
+    }
   }
   cv_.notify_all();
-  LogInfo(kLog, "federation finished after round %d", config_.rounds);
+  events_.Close();
+  if (stopped) {
+    LogInfo(kLog, "federation stopped; completed rounds are checkpointed up to round %d",
+            last_version);
+  } else {
+    LogInfo(kLog, "federation finished after round %d", config_.rounds);
+  }
   return OkStatus();
 }
 
-void RoundEngine::Stop() {
+void RoundEngine::Stop() { (void)Stop("operator", "signal"); }
+
+v1::ControlResponse RoundEngine::Pause(const std::string& who, const std::string& reason) {
+  v1::ControlResponse r;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    if (stop_ || phase_ == Phase::kDone) {
+      r.set_message("the federation is no longer running");
+    } else if (paused_) {
+      r.set_message("already paused");
+    } else {
+      paused_ = true;
+      r.set_message(phase_ == Phase::kWaiting && round_ == global_->version
+                        ? "paused: no new round will start until resumed"
+                        : "pause requested: round " + std::to_string(round_) +
+                              " finishes, then no new round starts until resumed");
+      LogWarning(kLog, "pause requested by %s (%s)", who, reason);
+      events_.Publish(v1::Event::PAUSE_REQUESTED, round_, global_->version, "",
+                      who + ": " + (reason.empty() ? "no reason given" : reason));
+    }
+    r.set_state(StateLocked());
   }
   cv_.notify_all();
+  return r;
+}
+
+v1::ControlResponse RoundEngine::Resume(const std::string& who, const std::string& reason) {
+  v1::ControlResponse r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!paused_) {
+      r.set_message("not paused");
+    } else {
+      paused_ = false;
+      r.set_message("resumed");
+      LogWarning(kLog, "resumed by %s (%s)", who, reason);
+      events_.Publish(v1::Event::RESUMED, round_, global_->version, "",
+                      who + ": " + (reason.empty() ? "no reason given" : reason));
+    }
+    r.set_state(StateLocked());
+  }
+  cv_.notify_all();
+  return r;
+}
+
+v1::ControlResponse RoundEngine::Stop(const std::string& who, const std::string& reason) {
+  v1::ControlResponse r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || phase_ == Phase::kDone) {
+      r.set_message("the federation is no longer running");
+    } else {
+      stop_ = true;
+      LogWarning(kLog, "stopped by %s (%s); completed rounds are kept", who, reason);
+      events_.Publish(v1::Event::STOPPED, round_, global_->version, "",
+                      who + ": " + (reason.empty() ? "no reason given" : reason));
+      r.set_message("stopping: sites are told the federation is over; the last completed round "
+                    "is " + std::to_string(global_->version));
+    }
+    r.set_state(StateLocked());
+  }
+  cv_.notify_all();
+  return r;
+}
+
+v1::FederationStatus::State RoundEngine::StateLocked() const {
+  if (stop_) return v1::FederationStatus::STOPPED;
+  switch (phase_) {
+    case Phase::kDone:
+      return v1::FederationStatus::DONE;
+    case Phase::kTrain:
+      return v1::FederationStatus::TRAINING;
+    case Phase::kAggregating:
+      return v1::FederationStatus::AGGREGATING;
+    case Phase::kEvaluate:
+      return v1::FederationStatus::EVALUATING;
+    case Phase::kWaiting:
+      return idle_ ? v1::FederationStatus::PAUSED : v1::FederationStatus::WAITING_FOR_SITES;
+  }
+  return v1::FederationStatus::STATE_UNSPECIFIED;
+}
+
+bool RoundEngine::Alive(const Site& s) const {
+  return s.last_seen >= Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
+}
+
+v1::FederationStatus RoundEngine::Snapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::FederationStatus st;
+  st.set_state(StateLocked());
+  *st.mutable_spec() = spec_;
+  st.set_round(round_);
+  st.set_rounds_total(config_.rounds);
+  st.set_completed_round(global_->version);
+  st.set_model_version(global_->version);
+  st.set_model_sha256_hex(global_->hex_digest);
+  st.set_pause_requested(paused_);
+  st.set_sites_known(static_cast<int32_t>(sites_.size()));
+  if (phase_ == Phase::kEvaluate) {
+    st.set_sites_selected(static_cast<int32_t>(eval_expected_.size()));
+    st.set_sites_reported(static_cast<int32_t>(eval_reports_.size()));
+  } else if (phase_ == Phase::kTrain || phase_ == Phase::kAggregating) {
+    st.set_sites_selected(static_cast<int32_t>(selected_.size()));
+    st.set_sites_reported(static_cast<int32_t>(reported_.size()));
+  }
+  if (deadline_wall_.time_since_epoch().count() != 0) {
+    st.set_deadline_unix_ms(UnixMs(deadline_wall_));
+  }
+  st.set_strategy(config_.strategy.name);
+  st.set_last_event_seq(events_.last_seq());
+  return st;
+}
+
+std::vector<v1::SiteInfo> RoundEngine::Sites() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::SiteInfo> out;
+  const auto now = Clock::now();
+  for (const auto& [name, s] : sites_) {
+    v1::SiteInfo info;
+    info.set_name(name);
+    info.set_train_rows(s.train_rows);
+    info.set_last_seen_unix_ms(UnixMs(s.last_seen_wall));
+    info.set_rounds_contributed(s.rounds_contributed);
+    info.set_last_round(s.last_round);
+    std::string status;
+    if ((phase_ == Phase::kTrain || phase_ == Phase::kAggregating) && selected_.count(name)) {
+      status = reported_.count(name) ? "uploaded" : (now > deadline_ ? "late" : "selected");
+    } else if (phase_ == Phase::kEvaluate && eval_expected_.count(name)) {
+      status = eval_reports_.count(name) ? "evaluated" : "evaluating";
+    } else if (!Alive(s)) {
+      status = "disconnected";
+    } else {
+      status = s.dropped_last ? "dropped" : "idle";
+    }
+    info.set_status(status);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+StatusOr<std::shared_ptr<const GlobalModel>> RoundEngine::ModelForDownload(int64_t version) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (version == -1 || version == global_->version) return global_;
+    if (version < 0 || version > global_->version) {
+      return NotFoundError("model version " + std::to_string(version) +
+                           " does not exist; the latest is " + std::to_string(global_->version));
+    }
+    if (download_cache_ && download_cache_->version == version) return download_cache_;
+  }
+  if (!store_->HasCheckpoint(version)) {
+    return NotFoundError("model version " + std::to_string(version) +
+                         " is no longer kept (server.keep_checkpoints = " +
+                         std::to_string(config_.keep_checkpoints) + ")");
+  }
+  DF_ASSIGN_OR_RETURN(ModelState state, store_->LoadGlobal(version));
+  auto model = MakeGlobalModel(version, std::move(state));
+  std::lock_guard<std::mutex> lock(mu_);
+  download_cache_ = model;
+  return model;
 }
 
 }  // namespace dermfed::coordinator

@@ -28,9 +28,11 @@
 #include "common/model_state.h"
 #include "common/status.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/event_log.h"
 #include "coordinator/store.h"
 #include "coordinator/strategy.h"
 #include "dermfed/v1/federation.pb.h"
+#include "dermfed/v1/monitor.pb.h"
 
 namespace dermfed::coordinator {
 
@@ -65,17 +67,36 @@ class RoundEngine {
                       const std::map<std::string, double>& train_metrics);
   Status SubmitEvaluation(const v1::MetricsReport& report, const std::string& site);
 
+  // ---- monitor-facing ----
+  // A snapshot of the engine's state (the store adds rounds and metrics).
+  v1::FederationStatus Snapshot();
+  std::vector<v1::SiteInfo> Sites();
+  // Global model `version` (-1 = the latest checkpointed one), from memory or the store.
+  StatusOr<std::shared_ptr<const GlobalModel>> ModelForDownload(int64_t version);
+  // Pause: the round in progress finishes; no new round starts until Resume.
+  v1::ControlResponse Pause(const std::string& who, const std::string& reason);
+  v1::ControlResponse Resume(const std::string& who, const std::string& reason);
+  // Stop: ends the federation now. The round in progress is abandoned (completed rounds are
+  // on disk); sites are told DONE. A restarted coordinator resumes after the last completed
+  // round.
+  v1::ControlResponse Stop(const std::string& who, const std::string& reason);
+  EventLog& events() { return events_; }
+
   // ---- driver ----
   // Runs the remaining rounds; returns when the federation is over or Stop() is called.
   Status Run();
   void Stop();
 
  private:
-  enum class Phase { kWaiting, kTrain, kEvaluate, kDone };
+  enum class Phase { kWaiting, kTrain, kAggregating, kEvaluate, kDone };
   struct Site {
     std::string name;
     int64_t train_rows = 0;
     std::chrono::steady_clock::time_point last_seen;
+    std::chrono::system_clock::time_point last_seen_wall;
+    int64_t rounds_contributed = 0;
+    int64_t last_round = 0;
+    bool dropped_last = false;  // selected for the last round and dropped as a straggler
   };
 
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point t,
@@ -85,6 +106,10 @@ class RoundEngine {
   std::vector<std::string> SelectSites(int64_t round);
   Status Touch(const std::string& site);
   void FinishEvaluation(int64_t round);
+  v1::FederationStatus::State StateLocked() const;
+  Status CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
+                           int64_t num_examples);
+  bool Alive(const Site& s) const;
 
   const CoordinatorConfig config_;
   const v1::FederationSpec spec_;
@@ -94,6 +119,8 @@ class RoundEngine {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool paused_ = false;  // pause requested (takes effect between rounds)
+  bool idle_ = false;    // the driver is between rounds, waiting for the pause to end
   Phase phase_ = Phase::kWaiting;
   int64_t round_ = 0;  // the round in progress (or last completed when waiting)
   std::shared_ptr<const GlobalModel> global_;
@@ -105,6 +132,10 @@ class RoundEngine {
   // Evaluation of the current round.
   std::set<std::string> eval_expected_;
   std::map<std::string, v1::MetricsReport> eval_reports_;
+  std::chrono::system_clock::time_point deadline_wall_{};
+  EventLog events_;
+  // The last older version a researcher downloaded, so a resumed download does not reload it.
+  std::shared_ptr<const GlobalModel> download_cache_;
 };
 
 // Builds a GlobalModel (digest, manifest) from a state.

@@ -12,6 +12,33 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::ModelChunk>* writer,
+                              const GlobalModel& g, uint64_t offset) {
+  const uint64_t total = g.state.size_bytes();
+  if (offset > total) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        "offset " + std::to_string(offset) + " is beyond the " +
+                            std::to_string(total) + "-byte model");
+  }
+  v1::ModelChunk chunk;
+  v1::ModelHeader* h = chunk.mutable_header();
+  h->set_model_version(g.version);
+  h->set_round(g.version);
+  *h->mutable_manifest() = g.manifest;
+  h->set_sha256(g.sha256);
+  chunk.set_offset(offset);
+  if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
+  for (uint64_t off = offset; off < total; off += kChunkBytes) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
+    const uint64_t n = std::min<uint64_t>(kChunkBytes, total - off);
+    v1::ModelChunk data;
+    data.set_offset(off);
+    data.set_data(reinterpret_cast<const char*>(g.state.data()) + off, n);
+    if (!writer->Write(data)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
+  }
+  return grpc::Status::OK;
+}
+
 SiteServiceImpl::SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads)
     : engine_(engine), uploads_free_(std::max(1, max_concurrent_uploads)) {}
 
@@ -54,30 +81,7 @@ grpc::Status SiteServiceImpl::PullModel(grpc::ServerContext* ctx, const v1::Pull
   if (!site.ok()) return ToGrpc(site.status());
   auto model = engine_->GetModel(*site, req->model_version());
   if (!model.ok()) return ToGrpc(model.status());
-  const GlobalModel& g = **model;
-  const uint64_t total = g.state.size_bytes();
-  if (req->offset() > total) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        "offset " + std::to_string(req->offset()) + " is beyond the " +
-                            std::to_string(total) + "-byte model");
-  }
-  v1::ModelChunk chunk;
-  v1::ModelHeader* h = chunk.mutable_header();
-  h->set_model_version(g.version);
-  h->set_round(g.version);
-  *h->mutable_manifest() = g.manifest;
-  h->set_sha256(g.sha256);
-  chunk.set_offset(req->offset());
-  if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "site went away");
-  for (uint64_t off = req->offset(); off < total; off += kChunkBytes) {
-    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
-    const uint64_t n = std::min<uint64_t>(kChunkBytes, total - off);
-    v1::ModelChunk data;
-    data.set_offset(off);
-    data.set_data(reinterpret_cast<const char*>(g.state.data()) + off, n);
-    if (!writer->Write(data)) return grpc::Status(grpc::StatusCode::CANCELLED, "site went away");
-  }
-  return grpc::Status::OK;
+  return WriteModelStream(ctx, writer, **model, req->offset());
 }
 
 grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,

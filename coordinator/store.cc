@@ -122,6 +122,11 @@ std::string Store::StrategyPath(int64_t round) const {
   return (fs::path(dir_) / "checkpoints" / name).string();
 }
 
+bool Store::HasCheckpoint(int64_t round) const {
+  std::error_code ec;
+  return fs::exists(GlobalPath(round), ec);
+}
+
 Status Store::CompleteRound(const RoundRecord& r, const ModelState& global,
                             const ModelState& strategy_state) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -134,8 +139,11 @@ Status Store::CompleteRound(const RoundRecord& r, const ModelState& global,
   s.Bind(6, r.started_unix_s).Bind(7, r.finished_unix_s);
   Status st = s.Run();
   if (!st.ok()) return Annotate(st, "recording round " + std::to_string(r.round));
-  // Keep the two newest checkpoints; older ones are history the database already has.
-  for (int64_t old = r.round - 2; old >= 0 && old >= r.round - 4; --old) {
+  // Keep the newest keep_ checkpoints (at least two: a restart needs the last one whole);
+  // older ones are history the database already has.
+  if (keep_ == 0) return OkStatus();
+  const int64_t keep = std::max<int64_t>(2, keep_);
+  for (int64_t old = r.round - keep; old >= 0 && old >= r.round - keep - 2; --old) {
     std::error_code ec;
     fs::remove(GlobalPath(old), ec);
     fs::remove(StrategyPath(old), ec);

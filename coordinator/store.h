@@ -67,6 +67,10 @@ class Store {
   StatusOr<std::vector<std::pair<int64_t, std::string>>> GlobalMetrics();
 
   const std::string& state_dir() const { return dir_; }
+  // Global checkpoints kept: the newest n (at least 2), or all when n is 0. Default 10.
+  void set_keep_checkpoints(int n) { keep_ = n; }
+  // Whether round's checkpoint is still on disk.
+  bool HasCheckpoint(int64_t round) const;
 
  private:
   Store(std::string dir, sqlite3* db) : dir_(std::move(dir)), db_(db) {}
@@ -77,6 +81,7 @@ class Store {
   std::mutex mu_;
   std::string dir_;
   sqlite3* db_;
+  int keep_ = 10;
 };
 
 }  // namespace dermfed::coordinator

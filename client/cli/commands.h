@@ -21,6 +21,8 @@ void RegisterEvalCommand(CLI::App& app, int& exit_code);
 void RegisterPredictCommand(CLI::App& app, int& exit_code);
 void RegisterPartitionCommand(CLI::App& app, int& exit_code);
 void RegisterSimulateCommand(CLI::App& app, int& exit_code);
+// status, rounds, sites, watch, pause, resume, stop, download (a running coordinator).
+void RegisterMonitorCommands(CLI::App& app, int& exit_code);
 
 // Flags shared by several commands, so each means the same everywhere.
 void AddModelFlags(CLI::App* cmd, model::DualRefNetOptions& m, model::LossConfig& loss,

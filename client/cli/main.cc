@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   dermfed::client::RegisterPredictCommand(app, exit_code);
   dermfed::client::RegisterPartitionCommand(app, exit_code);
   dermfed::client::RegisterSimulateCommand(app, exit_code);
+  dermfed::client::RegisterMonitorCommands(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

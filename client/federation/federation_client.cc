@@ -37,19 +37,23 @@ StatusOr<v1::Task> FederationClient::WaitForTask(int64_t last_round, std::chrono
   return task;
 }
 
-StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_bytes) {
-  const std::string what = "model version " + std::to_string(version);
+StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_bytes,
+                                         const OpenModelStream& open, int attempts,
+                                         v1::ModelHeader* header) {
   std::optional<ChunkAssembler> assembler;
-  constexpr int kAttempts = 5;
+  std::optional<v1::ModelHeader> pinned;
   Status last = OkStatus();
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
     grpc::ClientContext ctx;
-    v1::PullRequest req;
-    req.set_site_name(site_);
-    req.set_model_version(version);
-    req.set_offset(assembler ? assembler->received() : 0);
-    auto reader = stub_->PullModel(&ctx, req);
+    if (attempt > 0) {
+      // The connection broke: wait for the channel to reconnect rather than failing fast,
+      // with a deadline that still lets the rest arrive at 1 MiB/s.
+      const uint64_t left = assembler ? assembler->total() - assembler->received() : 0;
+      ctx.set_wait_for_ready(true);
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30 + (left >> 20)));
+    }
+    auto reader = open(&ctx, assembler ? assembler->received() : 0, pinned ? &*pinned : nullptr);
     v1::ModelChunk chunk;
     bool first = true;
     Status stream = OkStatus();
@@ -60,11 +64,16 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
           stream = DataLossError(what + ": stream did not start with a header");
           break;
         }
-        if (!assembler) {
+        if (!pinned) {
           auto a = ChunkAssembler::Start(chunk.header().manifest(), chunk.header().sha256(), what,
                                          nullptr, max_bytes);
           if (!a.ok()) return a.status();
           assembler.emplace(std::move(a).value());
+          pinned = chunk.header();
+        } else if (chunk.header().sha256() != pinned->sha256() ||
+                   chunk.header().model_version() != pinned->model_version()) {
+          stream = DataLossError(what + ": the model changed while the download was resumed");
+          break;
         }
         if (chunk.data().empty()) continue;
       }
@@ -78,6 +87,7 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
     }
     grpc::Status s = reader->Finish();
     if (s.ok() && assembler && assembler->received() == assembler->total()) {
+      if (header) *header = *pinned;
       return assembler->Finish();
     }
     last = FromGrpc(s, "downloading " + what);
@@ -88,6 +98,19 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
     }
   }
   return last.ok() ? DataLossError(what + ": download incomplete after retries") : last;
+}
+
+StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_bytes) {
+  return DownloadModelChunks(
+      "model version " + std::to_string(version), max_bytes,
+      [&](grpc::ClientContext* ctx, uint64_t offset, const v1::ModelHeader*) {
+        v1::PullRequest req;
+        req.set_site_name(site_);
+        req.set_model_version(version);
+        req.set_offset(offset);
+        return stub_->PullModel(ctx, req);
+      },
+      /*attempts=*/5);
 }
 
 Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_examples,

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,19 @@
 namespace dermfed::client {
 
 Status FromGrpc(const grpc::Status& s, const std::string& what);
+
+// Opens a model download stream starting at byte `offset`. `pinned` is null on the first
+// attempt and the first attempt's header afterwards, so a retry asks for the same version.
+using OpenModelStream = std::function<std::unique_ptr<grpc::ClientReaderInterface<v1::ModelChunk>>(
+    grpc::ClientContext* ctx, uint64_t offset, const v1::ModelHeader* pinned)>;
+
+// The one download loop: reads a header and chunks into a ChunkAssembler and, when the stream
+// breaks (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL), reopens it from the last byte received,
+// up to `attempts` times; refuses a retry whose header names a different model. Fills
+// `header` (if given) with the model's header.
+StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_bytes,
+                                         const OpenModelStream& open, int attempts,
+                                         v1::ModelHeader* header = nullptr);
 
 class FederationClient {
  public:

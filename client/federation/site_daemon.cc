@@ -11,6 +11,7 @@
 #include "client/data/split.h"
 #include "client/evaluator.h"
 #include "client/federation/federation_client.h"
+#include "client/federation/federation_spec.h"
 #include "client/loader.h"
 #include "client/site_data.h"
 #include "client/trainer.h"
@@ -69,12 +70,7 @@ Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s
   f.train = 1 - f.validation;
   DF_ASSIGN_OR_RETURN(s->split, SplitByGroup(s->data.dataset, f, c.seed));
   s->counts = s->data.dataset.ClassCounts(s->split.train);
-  model::DualRefNetOptions mo;
-  mo.backbone = s->spec.backbone();
-  mo.num_classes = s->spec.num_classes();
-  mo.metadata_dim = s->spec.metadata_dim();
-  mo.sr_factor = s->spec.sr_factor();
-  DF_ASSIGN_OR_RETURN(s->net, model::MakeDualRefNet(mo));
+  DF_ASSIGN_OR_RETURN(s->net, model::MakeDualRefNet(ModelOptionsFromSpec(s->spec)));
   DF_ASSIGN_OR_RETURN(s->device, model::PickDevice(c.device));
   DF_RETURN_IF_ERROR(model::TorchCall("moving model", [&] { s->net->to(s->device); }));
   if (s->spec.fedbn()) s->local_tensor_names = model::BatchNormTensorNames(*s->net);
