@@ -60,6 +60,28 @@ std::string Tail(const std::string& path, size_t lines) {
 
 }  // namespace
 
+namespace {
+
+// A throwaway PKI for this simulation, by the same script operators use (certs/).
+Status MakeTestPki(const fs::path& dir, size_t sites, const std::string& log_dir) {
+  const fs::path script = fs::path(DERMFED_CERTS_DIR) / "make-test-pki.sh";
+  if (!fs::exists(script)) {
+    return NotFoundError(script.string() + " not found: pass --pki DIR (a test PKI) or --insecure");
+  }
+  const std::string log = log_dir + "/pki.log";
+  DF_ASSIGN_OR_RETURN(pid_t pid, Spawn({"/bin/bash", script.string(), dir.string(), "--sites",
+                                        std::to_string(sites)},
+                                       log, /*inherit_stdout=*/false));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return InternalError("making the test PKI failed:\n" + Tail(log, 10));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Status RunSimulation(const SimulateOptions& o) {
   std::vector<fs::path> sites;
   std::error_code ec;
@@ -108,6 +130,22 @@ Status RunSimulation(const SimulateOptions& o) {
       {"server.export_dir", out.string()},
       {"server.threads", "1"},
   };
+  std::vector<std::string> site_tls;  // per-site settings with "{site}" for the name
+  if (o.insecure) {
+    settings["server.insecure"] = "true";
+    site_tls = {"--site.insecure=true"};
+  } else {
+    fs::path pki = o.pki.empty() ? out / "pki" : fs::absolute(o.pki);
+    if (o.pki.empty()) DF_RETURN_IF_ERROR(MakeTestPki(pki, sites.size(), (out / "logs").string()));
+    settings["tls.ca"] = (pki / "ca" / "ca.crt").string();
+    settings["tls.cert"] = (pki / "coordinator" / "coordinator.crt").string();
+    settings["tls.key"] = (pki / "coordinator" / "coordinator.key").string();
+    settings["tls.crl"] = (pki / "crl" / "crl.pem").string();
+    site_tls = {"--site.ca=" + (pki / "ca" / "ca.crt").string(),
+                "--site.cert=" + (pki / "site" / "{site}.crt").string(),
+                "--site.key=" + (pki / "site" / "{site}.key").string()};
+    std::printf("simulate: mutual TLS with the consortium PKI in %s\n", pki.c_str());
+  }
   for (const auto& [k, v] : o.coordinator_settings) settings[k] = v;
   std::vector<std::string> cargs = {coordinator_bin.string()};
   for (const auto& [k, v] : settings) cargs.push_back("--" + k + "=" + v);
@@ -144,6 +182,11 @@ Status RunSimulation(const SimulateOptions& o) {
                                       "--site.data=" + fs::absolute(dir).string(),
                                       "--site.threads=" + std::to_string(per_site),
                                       "--site.workers=1", "--site.seed=" + std::to_string(o.seed)};
+    for (std::string arg : site_tls) {
+      const auto at = arg.find("{site}");
+      if (at != std::string::npos) arg.replace(at, 6, name);
+      sargs.push_back(arg);
+    }
     for (const auto& [k, v] : o.site_settings) sargs.push_back("--" + k + "=" + v);
     site_logs.push_back((out / "logs" / (name + ".log")).string());
     auto pid = Spawn(sargs, site_logs.back(), /*inherit_stdout=*/false);

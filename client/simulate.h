@@ -30,6 +30,10 @@ struct SimulateOptions {
   // Extra settings for every site.
   std::map<std::string, std::string> site_settings;
   double timeout_s = 3600;
+  // Mutual TLS with a throwaway consortium PKI (certs/make-test-pki.sh layout): `pki` names
+  // one; empty = make one in OUT/pki. `insecure` turns TLS off (loudly).
+  std::string pki;
+  bool insecure = false;
 };
 
 Status RunSimulation(const SimulateOptions& options);

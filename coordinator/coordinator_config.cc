@@ -48,7 +48,11 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.export_dir", T::kString, "", "When the federation ends, write the global model here as a RUN folder."},
       {"server.max_concurrent_uploads", T::kInt, "2", "Updates received at once (each holds one model-sized buffer)."},
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
-      {"server.insecure", T::kBool, "true", "Plaintext gRPC without TLS (tests and local demos only; logs a warning)."},
+      {"server.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
+      {"tls.ca", T::kString, "", "The consortium CA certificate (PEM); clients must chain to it."},
+      {"tls.cert", T::kString, "", "The coordinator's certificate (PEM, certs/issue.sh --role coordinator)."},
+      {"tls.key", T::kString, "", "The coordinator's private key (PEM)."},
+      {"tls.crl", T::kString, "", "The CA's revocation list (PEM, certs/revoke.sh writes it); re-read when it changes. Empty = no revocation check."},
   };
   return keys;
 }
@@ -65,6 +69,10 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.round_deadline_s = c.GetDouble("federation.round_deadline_s");
   o.join_timeout_s = c.GetDouble("federation.join_timeout_s");
   o.keep_checkpoints = static_cast<int>(c.GetInt("server.keep_checkpoints"));
+  o.tls.ca = c.GetString("tls.ca");
+  o.tls.cert = c.GetString("tls.cert");
+  o.tls.key = c.GetString("tls.key");
+  o.tls.crl = c.GetString("tls.crl");
   o.stragglers = c.GetString("federation.stragglers");
   o.local_epochs = static_cast<int>(c.GetInt("federation.local_epochs"));
   o.eval_deadline_s = c.GetDouble("federation.eval_deadline_s");
@@ -106,6 +114,9 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (o.rounds < 1) return refuse("federation.rounds must be >= 1");
   if (o.min_sites < 1) return refuse("federation.min_sites must be >= 1");
   if (o.expected_sites < 0) return refuse("federation.expected_sites must be >= 0");
+  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
+    return refuse("tls.ca, tls.cert and tls.key are required unless server.insecure = true");
+  }
   if (o.keep_checkpoints < 0) return refuse("server.keep_checkpoints must be >= 0 (0 = keep all)");
   if (o.expected_sites > 0 && o.min_sites > o.expected_sites) {
     return refuse("federation.min_sites (" + std::to_string(o.min_sites) +

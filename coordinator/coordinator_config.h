@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls/tls.h"
 #include "common/config.h"
 #include "common/status.h"
 #include "coordinator/strategy.h"
@@ -56,7 +57,8 @@ struct CoordinatorConfig {
   std::string export_dir;  // write the final model as a RUN folder here
   int max_concurrent_uploads = 2;
   int threads = 0;
-  bool insecure = true;
+  bool insecure = false;
+  tls::TlsFiles tls;
 };
 
 // The declared keys (name, type, default, help).

@@ -176,15 +176,25 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
 
   RoundEngine engine(c, spec, std::move(global), completed, std::move(strategy).value(),
                      store->get());
-  SiteServiceImpl service(&engine, c.max_concurrent_uploads);
-  MonitorServiceImpl monitor(&engine, store->get());
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (c.insecure) {
+    LogWarning(kLog, "server.insecure is on: NO TLS, NO CERTIFICATES. Anyone who can reach %s "
+               "can join as any site and control the federation. Use this only for tests and "
+               "local demos.", c.listen);
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    auto tls = tls::ServerCredentials(c.tls);
+    if (!tls.ok()) {
+      std::cerr << "dermfed-coordinator: " << tls.status().message() << "\n";
+      return 2;
+    }
+    credentials = *tls;
+  }
+  SiteServiceImpl service(&engine, c.max_concurrent_uploads, /*tls=*/!c.insecure);
+  MonitorServiceImpl monitor(&engine, store->get(), /*tls=*/!c.insecure);
   grpc::ServerBuilder builder;
   int port = 0;
-  if (c.insecure) {
-    LogWarning(kLog, "server.insecure is on: sites connect WITHOUT TLS and identify themselves "
-               "by name. Use this only for tests and local demos.");
-  }
-  builder.AddListeningPort(c.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(c.listen, credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&monitor);
   builder.SetMaxReceiveMessageSize(8 << 20);

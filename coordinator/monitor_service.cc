@@ -3,13 +3,35 @@
 #include <chrono>
 #include <map>
 
+#include "common/log.h"
+#include "common/tls/tls.h"
 #include "coordinator/site_service.h"
 
 namespace dermfed::coordinator {
+namespace {
+constexpr char kLog[] = "coordinator";
+}  // namespace
 
-StatusOr<std::string> MonitorServiceImpl::Caller(grpc::ServerContext* /*ctx*/,
-                                                 bool /*needs_admin*/) {
-  return std::string("operator");
+StatusOr<std::string> MonitorServiceImpl::Caller(grpc::ServerContext* ctx, bool needs_admin) {
+  if (!tls_) return std::string("operator");
+  auto peer = tls::PeerOf(*ctx);
+  if (!peer.ok()) {
+    LogWarning(kLog, "monitor service refused %s: %s", ctx->peer(), peer.status().message());
+    return peer.status();
+  }
+  const bool admin = peer->role == "admin";
+  if (!admin && peer->role != "researcher") {
+    LogWarning(kLog, "role violation: %s '%s' called the monitor service", peer->role, peer->name);
+    return PermissionDeniedError("a " + peer->role + " certificate ('" + peer->name +
+                                 "') may not use the monitor service");
+  }
+  if (needs_admin && !admin) {
+    LogWarning(kLog, "role violation: researcher '%s' tried an admin control", peer->name);
+    return PermissionDeniedError("researcher '" + peer->name +
+                                 "' may watch the federation; pause, resume and stop need an "
+                                 "admin certificate");
+  }
+  return peer->role + ":" + peer->name;
 }
 
 grpc::Status MonitorServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest*,

@@ -18,7 +18,10 @@ namespace dermfed::coordinator {
 
 class MonitorServiceImpl final : public v1::MonitorService::Service {
  public:
-  MonitorServiceImpl(RoundEngine* engine, Store* store) : engine_(engine), store_(store) {}
+  // tls: callers are identified by their certificates: researcher or admin may read, only
+  // admin may pause, resume or stop. Without TLS every caller is an unnamed operator.
+  MonitorServiceImpl(RoundEngine* engine, Store* store, bool tls)
+      : engine_(engine), store_(store), tls_(tls) {}
 
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                          v1::FederationStatus* resp) override;
@@ -44,6 +47,7 @@ class MonitorServiceImpl final : public v1::MonitorService::Service {
 
   RoundEngine* engine_;
   Store* store_;
+  const bool tls_;
 };
 
 }  // namespace dermfed::coordinator

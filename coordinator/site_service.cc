@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/log.h"
 #include "common/model_transfer.h"
+#include "common/tls/tls.h"
 
 namespace dermfed::coordinator {
+namespace {
+constexpr char kLog[] = "coordinator";
+}  // namespace
 
 grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -39,13 +44,32 @@ grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::M
   return grpc::Status::OK;
 }
 
-SiteServiceImpl::SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads)
-    : engine_(engine), uploads_free_(std::max(1, max_concurrent_uploads)) {}
+SiteServiceImpl::SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads, bool tls)
+    : engine_(engine), tls_(tls), uploads_free_(std::max(1, max_concurrent_uploads)) {}
 
 StatusOr<std::string> SiteServiceImpl::Identity(grpc::ServerContext* ctx,
                                                 const std::string& claimed) {
-  if (claimed.empty()) return InvalidArgumentError("request names no site");
-  return claimed;
+  if (!tls_) {
+    if (claimed.empty()) return InvalidArgumentError("request names no site");
+    return claimed;
+  }
+  auto peer = tls::PeerOf(*ctx);
+  if (!peer.ok()) {
+    LogWarning(kLog, "site service refused %s: %s", ctx->peer(), peer.status().message());
+    return peer.status();
+  }
+  if (peer->role != "site") {
+    LogWarning(kLog, "role violation: %s '%s' called the site service", peer->role, peer->name);
+    return PermissionDeniedError("a " + peer->role + " certificate ('" + peer->name +
+                                 "') may not use the site service");
+  }
+  if (!claimed.empty() && claimed != peer->name) {
+    LogWarning(kLog, "role violation: site '%s' (by certificate) claimed to be '%s'", peer->name,
+               claimed);
+    return PermissionDeniedError("site '" + peer->name + "' (by its certificate) may not act as '" +
+                                 claimed + "'");
+  }
+  return peer->name;
 }
 
 grpc::Status SiteServiceImpl::Join(grpc::ServerContext* ctx, const v1::JoinRequest* req,

@@ -26,7 +26,8 @@ grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::M
 
 class SiteServiceImpl final : public v1::SiteService::Service {
  public:
-  SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads);
+  // tls: callers are identified by their certificates (role site); otherwise by name.
+  SiteServiceImpl(RoundEngine* engine, int max_concurrent_uploads, bool tls);
 
   grpc::Status Join(grpc::ServerContext* ctx, const v1::JoinRequest* req,
                     v1::JoinResponse* resp) override;
@@ -45,6 +46,7 @@ class SiteServiceImpl final : public v1::SiteService::Service {
   StatusOr<std::string> Identity(grpc::ServerContext* ctx, const std::string& claimed);
 
   RoundEngine* engine_;
+  const bool tls_;
   std::mutex upload_mu_;
   std::condition_variable upload_cv_;
   int uploads_free_;

@@ -17,29 +17,55 @@
 #include "client/federation/federation_spec.h"
 #include "client/federation/monitor_client.h"
 #include "common/model_transfer.h"
+#include "common/tls/tls.h"
 
 namespace dermfed::client {
 namespace {
 
 struct MonitorFlags {
   std::string coordinator;
+  tls::TlsFiles tls;
+  bool insecure = false;
   bool json = false;
 };
 
-// --coordinator (or $DERMFED_COORDINATOR) and --json, on every monitor command.
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// --coordinator, the certificate flags (each defaulting to an environment variable),
+// --insecure and --json, on every monitor command.
 void AddMonitorFlags(CLI::App* cmd, MonitorFlags& f) {
-  if (const char* env = std::getenv("DERMFED_COORDINATOR")) f.coordinator = env;
+  f.coordinator = Env("DERMFED_COORDINATOR");
+  f.tls.ca = Env("DERMFED_CA");
+  f.tls.cert = Env("DERMFED_CERT");
+  f.tls.key = Env("DERMFED_KEY");
   auto* opt = cmd->add_option("--coordinator", f.coordinator,
                               "coordinator address HOST:PORT (default: $DERMFED_COORDINATOR)");
   if (f.coordinator.empty()) opt->required();
+  cmd->add_option("--ca", f.tls.ca, "consortium CA certificate (default: $DERMFED_CA)");
+  cmd->add_option("--cert", f.tls.cert,
+                  "your researcher or admin certificate (default: $DERMFED_CERT)");
+  cmd->add_option("--key", f.tls.key, "its private key (default: $DERMFED_KEY)");
+  cmd->add_flag("--insecure", f.insecure,
+                "plaintext, no certificates (only for a coordinator run with server.insecure)");
   cmd->add_flag("--json", f.json, "print JSON (one object per line for watch)");
 }
 
-MonitorClient Connect(const MonitorFlags& f) {
+StatusOr<MonitorClient> Connect(const MonitorFlags& f) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(8 << 20);
-  return MonitorClient(
-      grpc::CreateCustomChannel(f.coordinator, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!f.insecure) {
+    if (f.tls.ca.empty() || f.tls.cert.empty() || f.tls.key.empty()) {
+      return InvalidArgumentError(
+          "give --ca, --cert and --key (or $DERMFED_CA, $DERMFED_CERT, $DERMFED_KEY), or "
+          "--insecure for a coordinator without TLS");
+    }
+    DF_ASSIGN_OR_RETURN(credentials, tls::ChannelCredentials(f.tls));
+  }
+  return MonitorClient(grpc::CreateCustomChannel(f.coordinator, credentials, args));
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -79,7 +105,8 @@ void Run(const char* command, int& exit_code, const std::function<Status()>& bod
 }
 
 Status PrintStatus(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(v1::FederationStatus st, Connect(f).GetStatus());
+  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(v1::FederationStatus st, client.GetStatus());
   if (f.json) {
     std::cout << ToJson(st) << "\n";
     return OkStatus();
@@ -111,7 +138,8 @@ Status PrintStatus(const MonitorFlags& f) {
 }
 
 Status PrintRounds(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(std::vector<v1::RoundInfo> rounds, Connect(f).Rounds());
+  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(std::vector<v1::RoundInfo> rounds, client.Rounds());
   if (f.json) {
     for (const auto& r : rounds) std::cout << ToJson(r) << "\n";
     return OkStatus();
@@ -131,7 +159,8 @@ Status PrintRounds(const MonitorFlags& f) {
 }
 
 Status PrintSites(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(std::vector<v1::SiteInfo> sites, Connect(f).Sites());
+  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(std::vector<v1::SiteInfo> sites, client.Sites());
   if (f.json) {
     for (const auto& s : sites) std::cout << ToJson(s) << "\n";
     return OkStatus();
@@ -195,8 +224,9 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
                     "leave once this round has been evaluated (0 = follow to the end)")
       ->check(CLI::NonNegativeNumber);
   watch->callback([f, after, until_round, &exit_code] {
-    Run("watch", exit_code, [&] {
-      return Connect(*f).Watch(*after, [&](const v1::Event& e) {
+    Run("watch", exit_code, [&]() -> Status {
+      DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
+      return client.Watch(*after, [&](const v1::Event& e) {
         std::cout << (f->json ? ToJson(e) : EventLine(e)) << std::endl;
         return !(*until_round > 0 && e.kind() == v1::Event::ROUND_EVALUATED &&
                  e.round() >= *until_round);
@@ -221,7 +251,7 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--reason", *reason, "why (recorded in the coordinator's log and events)");
     cmd->callback([f, reason, c, &exit_code] {
       Run(c.name, exit_code, [&]() -> Status {
-        MonitorClient client = Connect(*f);
+        DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
         DF_ASSIGN_OR_RETURN(v1::ControlResponse r, (client.*c.call)(*reason));
         if (f->json) {
           std::cout << ToJson(r) << "\n";
@@ -247,7 +277,7 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   download->callback([f, version, out, max_gb, &exit_code] {
     Run("download", exit_code, [&]() -> Status {
-      MonitorClient client = Connect(*f);
+      DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
       DF_ASSIGN_OR_RETURN(v1::FederationStatus st, client.GetStatus());
       v1::ModelHeader header;
       DF_ASSIGN_OR_RETURN(

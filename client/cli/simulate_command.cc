@@ -36,6 +36,10 @@ void RegisterSimulateCommand(CLI::App& app, int& exit_code) {
       ->expected(0, -1);
   cmd->add_option("--site-set", *site_sets, "setting KEY=VALUE for every site")->expected(0, -1);
   cmd->add_option("--out", o->out, "RUN folder: global model, history.json, state, logs")->required();
+  cmd->add_option("--pki", o->pki,
+                  "consortium PKI made by certs/make-test-pki.sh (default: a new one in OUT/pki)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--insecure", o->insecure, "no TLS, no certificates (loudly logged)");
   cmd->callback([o, sets, site_sets, &exit_code] {
     for (auto* list : {sets.get(), site_sets.get()}) {
       for (const auto& kv : *list) {

@@ -20,6 +20,7 @@
 #include "common/model/runtime.h"
 #include "common/model/state_dict.h"
 #include "common/model/torch_call.h"
+#include "common/tls/tls.h"
 
 namespace dermfed::client {
 namespace {
@@ -198,7 +199,7 @@ Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, con
 
 const std::vector<ConfigKey>& SiteConfigKeys() {
   static const std::vector<ConfigKey> keys = {
-      {"site.name", T::kString, "", "The site's name (its identity when TLS is off)."},
+      {"site.name", T::kString, "", "The site's name; with TLS it must be the name in the site's certificate."},
       {"site.coordinator", T::kString, "127.0.0.1:7443", "host:port of the coordinator."},
       {"site.data", T::kString, "", "The site's dataset folder (never leaves the site)."},
       {"site.format", T::kString, "", "Dataset format (pad-ufes-20, isic-2019, generic); empty = the federation's."},
@@ -210,7 +211,10 @@ const std::vector<ConfigKey>& SiteConfigKeys() {
       {"site.device", T::kString, "auto", "auto, cpu, cuda or cuda:N."},
       {"site.max_backoff_s", T::kDouble, "30", "Longest wait between reconnection attempts."},
       {"site.max_steps_per_round", T::kInt, "0", "Cap on local training steps per round (0 = the full local epochs)."},
-      {"site.insecure", T::kBool, "true", "Plaintext gRPC without TLS (tests and local demos only)."},
+      {"site.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
+      {"site.ca", T::kString, "", "The consortium CA certificate (PEM); the coordinator must chain to it."},
+      {"site.cert", T::kString, "", "This site's certificate (PEM, certs/issue.sh --role site)."},
+      {"site.key", T::kString, "", "This site's private key (PEM); it never leaves the site."},
   };
   return keys;
 }
@@ -232,7 +236,14 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
   o.max_backoff_s = c.GetDouble("site.max_backoff_s");
   o.max_steps_per_round = static_cast<int>(c.GetInt("site.max_steps_per_round"));
   o.insecure = c.GetBool("site.insecure");
+  o.tls.ca = c.GetString("site.ca");
+  o.tls.cert = c.GetString("site.cert");
+  o.tls.key = c.GetString("site.key");
   const std::string where = path.empty() ? "configuration" : path;
+  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
+    return InvalidArgumentError(where + ": site.ca, site.cert and site.key are required unless "
+                                        "site.insecure = true");
+  }
   if (o.name.empty()) return InvalidArgumentError(where + ": site.name is required");
   if (o.data.empty()) return InvalidArgumentError(where + ": site.data is required");
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1)) {
@@ -244,9 +255,13 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
 
 Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
   model::ConfigureThreads(c.threads);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (c.insecure) {
-    LogWarning(kLog, "site=%s site.insecure is on: connecting WITHOUT TLS (tests and demos only)",
-               c.name);
+    LogWarning(kLog, "site=%s site.insecure is on: connecting WITHOUT TLS; weight deltas cross "
+               "the network in the clear (tests and demos only)", c.name);
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    DF_ASSIGN_OR_RETURN(credentials, tls::ChannelCredentials(c.tls));
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -256,7 +271,7 @@ Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(c.max_backoff_s * 1000));
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 8 << 20);
-  auto channel = grpc::CreateCustomChannel(c.coordinator, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(c.coordinator, credentials, args);
   FederationClient client(channel, c.name);
   SiteState state;
   bool joined = false, prepared = false;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls/tls.h"
 #include "common/config.h"
 #include "common/status.h"
 
@@ -32,7 +33,8 @@ struct SiteConfig {
   std::string device = "auto";
   double max_backoff_s = 30;
   int max_steps_per_round = 0;  // 0 = full local epochs (tests/benchmarks cap it)
-  bool insecure = true;
+  bool insecure = false;
+  tls::TlsFiles tls;
 };
 
 const std::vector<ConfigKey>& SiteConfigKeys();

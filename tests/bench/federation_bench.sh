@@ -119,7 +119,7 @@ coordinator_flags() {
     --federation.round_deadline_s=1800 --federation.eval_deadline_s=900 \
     --model.backbone="$2" --model.format=pad-ufes-20 --model.image_size="$IMAGE_SIZE" \
     --training.batch_size=4 --server.listen=127.0.0.1:0 --server.port_file="$1/port" \
-    --server.state_dir="$1/state" --server.threads=1
+    --server.state_dir="$1/state" --server.threads=1 --server.insecure=true
 }
 
 forget_pid() {  # removes $1 from PIDS
@@ -189,7 +189,7 @@ rss_round() {  # rss_round SITES
   port=$(wait_port "$dir/port" "$coord") || { tail -n 20 "$dir/coordinator.log" >&2; return 1; }
   local sites=() i
   for ((i = 1; i <= n; ++i)); do
-    "$BIN/dermfed-site" --site.name="site-$i" --site.coordinator="127.0.0.1:$port" \
+    "$BIN/dermfed-site" --site.name="site-$i" --site.coordinator="127.0.0.1:$port" --site.insecure=true \
       --site.data="$dir/sites/site-$i" --site.threads=1 --site.workers=1 \
       --site.max_steps_per_round=1 --site.seed=3 >"$dir/site-$i.log" 2>&1 &
     sites+=($!)

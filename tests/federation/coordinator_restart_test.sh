@@ -67,7 +67,8 @@ COORD_ARGS=(--federation.rounds=4 --federation.min_sites=2 --federation.expected
             --federation.round_deadline_s=60 --federation.eval_deadline_s=60
             --model.backbone=tiny --model.image_size=32 --training.batch_size=8
             --server.listen="127.0.0.1:$PORT" --server.port_file="$PORT_FILE"
-            --server.state_dir="$STATE" --server.export_dir="$EXPORT" --server.threads=1)
+            --server.state_dir="$STATE" --server.export_dir="$EXPORT" --server.threads=1
+            --server.insecure=true)  # restart is the point here; monitor_test runs on mTLS
 
 # start_coordinator N: starts it, logging to logs/coordinator-N.log; sets COORD_PID.
 start_coordinator() {
@@ -89,7 +90,7 @@ SITE_PIDS=()
 for s in 1 2; do
   "$SITE" --site.name="site-$s" --site.coordinator="127.0.0.1:$PORT" \
     --site.data="$WORK/sites/site-$s" --site.threads=1 --site.workers=1 --site.seed="$s" \
-    --site.max_backoff_s=1 >"$WORK/logs/site-$s.log" 2>&1 &
+    --site.max_backoff_s=1 --site.insecure=true >"$WORK/logs/site-$s.log" 2>&1 &
   SITE_PIDS+=($!)
   PIDS+=($!)
 done

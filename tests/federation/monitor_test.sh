@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The researcher-facing monitor service, through the dermfed CLI against a real coordinator
-# and two real site daemons on loopback:
+# and two real site daemons on loopback, all on mutual TLS with a throwaway consortium PKI
+# (the CLI as admin-1):
 #   - pause before the first round: no round starts while paused, status says "paused";
 #     resume: the rounds run; stop: the federation ends at once, completed rounds are kept,
 #     the sites are told it is over and exit 0, and the coordinator exits 0;
@@ -57,7 +58,8 @@ start_coordinator() {
   shift
   local port_file="$WORK/$name.port"
   "$COORDINATOR" --server.listen=127.0.0.1:0 --server.port_file="$port_file" \
-    --server.threads=1 "$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
+    --server.threads=1 --tls.ca="$PKI/ca/ca.crt" --tls.cert="$PKI/coordinator/coordinator.crt" \
+    --tls.key="$PKI/coordinator/coordinator.key" --tls.crl="$PKI/crl/crl.pem" "$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
   COORD_PID=$!
   PIDS+=("$COORD_PID")
   wait_for 60 "$name did not listen" test -s "$port_file"
@@ -65,6 +67,12 @@ start_coordinator() {
 }
 events() { grep -c "\"kind\":\"$1\"" "$WORK/watch.jsonl" 2>/dev/null || true; }
 has_event() { [ "$(events "$1")" -ge "${2:-1}" ]; }
+
+PKI="$WORK/pki"
+bash "$HERE/../../certs/make-test-pki.sh" "$PKI" --sites 2 >"$WORK/logs/pki.log" 2>&1 ||
+  fail "make-test-pki.sh failed"
+export DERMFED_CA="$PKI/ca/ca.crt" DERMFED_CERT="$PKI/admin/admin-1.crt" \
+  DERMFED_KEY="$PKI/admin/admin-1.key"
 
 "$DERMFED" datagen --format pad-ufes-20 --out "$WORK/data" --images 120 --image-size 32 \
   --seed 5 >"$WORK/logs/datagen.log" 2>&1 || fail "datagen failed"
@@ -91,7 +99,8 @@ SITE_PIDS=()
 for s in 1 2; do
   "$SITE" --site.name="site-$s" --site.coordinator="$ADDR" --site.data="$WORK/sites/site-$s" \
     --site.threads=1 --site.workers=1 --site.seed="$s" --site.max_backoff_s=1 \
-    >"$WORK/logs/site-$s.log" 2>&1 &
+    --site.ca="$PKI/ca/ca.crt" --site.cert="$PKI/site/site-$s.crt" \
+    --site.key="$PKI/site/site-$s.key" >"$WORK/logs/site-$s.log" 2>&1 &
   SITE_PIDS+=($!)
   PIDS+=($!)
 done

@@ -58,7 +58,7 @@ ROUNDS=2
   --federation.round_deadline_s=60 --federation.eval_deadline_s=60 \
   --model.backbone=tiny --model.image_size=32 --training.batch_size=8 \
   --server.listen=127.0.0.1:0 --server.port_file="$WORK/coordinator.port" \
-  --server.state_dir="$WORK/state" --server.threads=1 \
+  --server.state_dir="$WORK/state" --server.threads=1 --server.insecure=true \
   >"$WORK/logs/coordinator.out" 2>"$WORK/logs/coordinator.log" &
 COORD_PID=$!
 PIDS+=("$COORD_PID")
@@ -82,7 +82,7 @@ SITE_PIDS=()
 for s in 1 2; do
   port=$COORD_PORT
   [ "$s" = 1 ] && port=$PROXY_PORT  # only site-1 goes through the proxy
-  "$SITE" --site.name="site-$s" --site.coordinator="127.0.0.1:$port" \
+  "$SITE" --site.name="site-$s" --site.coordinator="127.0.0.1:$port" --site.insecure=true \
     --site.data="$WORK/sites/site-$s" --site.threads=1 --site.workers=1 \
     --site.max_backoff_s=1 >"$WORK/logs/site-$s.log" 2>&1 &
   SITE_PIDS+=($!)
