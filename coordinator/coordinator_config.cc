@@ -49,6 +49,8 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.max_concurrent_uploads", T::kInt, "2", "Updates received at once (each holds one model-sized buffer)."},
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
       {"server.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
+      {"server.audit_log", T::kString, "", "Append-only, hash-chained audit log (joins, uploads, rejections, role violations, controls); empty = STATE_DIR/audit.log."},
+      {"security.max_update_norm", T::kDouble, "0", "Refuse plaintext updates whose L2 norm exceeds this (0 = no bound)."},
       {"tls.ca", T::kString, "", "The consortium CA certificate (PEM); clients must chain to it."},
       {"tls.cert", T::kString, "", "The coordinator's certificate (PEM, certs/issue.sh --role coordinator)."},
       {"tls.key", T::kString, "", "The coordinator's private key (PEM)."},
@@ -69,6 +71,8 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.round_deadline_s = c.GetDouble("federation.round_deadline_s");
   o.join_timeout_s = c.GetDouble("federation.join_timeout_s");
   o.keep_checkpoints = static_cast<int>(c.GetInt("server.keep_checkpoints"));
+  o.audit_log = c.GetString("server.audit_log");
+  o.max_update_norm = c.GetDouble("security.max_update_norm");
   o.tls.ca = c.GetString("tls.ca");
   o.tls.cert = c.GetString("tls.cert");
   o.tls.key = c.GetString("tls.key");
@@ -117,6 +121,7 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
     return refuse("tls.ca, tls.cert and tls.key are required unless server.insecure = true");
   }
+  if (!(o.max_update_norm >= 0)) return refuse("security.max_update_norm must be >= 0 (0 = no bound)");
   if (o.keep_checkpoints < 0) return refuse("server.keep_checkpoints must be >= 0 (0 = keep all)");
   if (o.expected_sites > 0 && o.min_sites > o.expected_sites) {
     return refuse("federation.min_sites (" + std::to_string(o.min_sites) +

@@ -54,6 +54,8 @@ struct CoordinatorConfig {
   std::string port_file;  // write the bound port here (for listen ports of 0)
   std::string state_dir = "coordinator-state";
   int keep_checkpoints = 10;
+  std::string audit_log;  // "" = state_dir/audit.log
+  double max_update_norm = 0;
   std::string export_dir;  // write the final model as a RUN folder here
   int max_concurrent_uploads = 2;
   int threads = 0;

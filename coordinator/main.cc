@@ -174,8 +174,15 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     }
   }
 
+  const std::string audit_path = c.audit_log.empty() ? c.state_dir + "/audit.log" : c.audit_log;
+  auto audit_log = audit::AuditLog::Open(audit_path);
+  if (!audit_log.ok()) {
+    std::cerr << "dermfed-coordinator: audit log: " << audit_log.status().message() << "\n";
+    return 1;
+  }
   RoundEngine engine(c, spec, std::move(global), completed, std::move(strategy).value(),
                      store->get());
+  engine.set_audit(audit_log->get());
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (c.insecure) {
     LogWarning(kLog, "server.insecure is on: NO TLS, NO CERTIFICATES. Anyone who can reach %s "

@@ -22,11 +22,15 @@ StatusOr<std::string> MonitorServiceImpl::Caller(grpc::ServerContext* ctx, bool 
   const bool admin = peer->role == "admin";
   if (!admin && peer->role != "researcher") {
     LogWarning(kLog, "role violation: %s '%s' called the monitor service", peer->role, peer->name);
+    engine_->Audit(peer->name, peer->role, "role_violation", "", -1, false,
+                   "a " + peer->role + " certificate called the monitor service");
     return PermissionDeniedError("a " + peer->role + " certificate ('" + peer->name +
                                  "') may not use the monitor service");
   }
   if (needs_admin && !admin) {
     LogWarning(kLog, "role violation: researcher '%s' tried an admin control", peer->name);
+    engine_->Audit(peer->name, peer->role, "role_violation", "", -1, false,
+                   "a researcher tried an admin control");
     return PermissionDeniedError("researcher '" + peer->name +
                                  "' may watch the federation; pause, resume and stop need an "
                                  "admin certificate");

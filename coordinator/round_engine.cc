@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/model_transfer.h"
+#include "coordinator/update_check.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -102,6 +103,8 @@ StatusOr<v1::JoinResponse> RoundEngine::Join(const std::string& site, int64_t tr
     events_.Publish(v1::Event::SITE_JOINED, round_, global_->version, site,
                     std::string(rejoin ? "rejoined" : "joined") + " with " +
                         std::to_string(train_rows) + " training rows");
+    Audit(site, "site", "join", site, round_, true,
+          std::string(rejoin ? "rejoined" : "joined") + ", train_rows=" + std::to_string(train_rows));
   }
   cv_.notify_all();
   (void)store_->UpsertSite(site, train_rows, "joined");
@@ -170,6 +173,7 @@ Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t 
   Status s = CheckUpdateLocked(site, round, version, num_examples);
   if (!s.ok()) {
     events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
+    Audit(site, "site", "reject", site, round, false, std::string(s.message()));
   }
   return s;
 }
@@ -204,6 +208,16 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
                                  int64_t num_examples, const ModelState& delta,
                                  const std::map<std::string, double>& train_metrics) {
   DF_RETURN_IF_ERROR(CheckUpdate(site, round, version, num_examples));
+  Status values = CheckUpdateValues(
+      delta, config_.max_update_norm,
+      "update from site '" + site + "' for round " + std::to_string(round));
+  if (!values.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, values.message());
+    events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(values.message()));
+    Audit(site, "site", "reject", site, round, false, std::string(values.message()));
+    return values;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Re-checked under the same lock as the fold: the round cannot have moved on.
@@ -215,9 +229,12 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
     if (!s.ok()) {
       LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, s.message());
       events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
+      Audit(site, "site", "reject", site, round, false, std::string(s.message()));
       return s;
     }
     reported_.insert(site);
+    Audit(site, "site", "upload", site, round, true,
+          "version " + std::to_string(version) + ", num_examples " + std::to_string(num_examples));
     Site& who = sites_[site];
     ++who.rounds_contributed;
     who.last_round = round;
@@ -588,6 +605,22 @@ Status RoundEngine::Run() {
 
 void RoundEngine::Stop() { (void)Stop("operator", "signal"); }
 
+void RoundEngine::Audit(const std::string& actor, const std::string& role,
+                        const std::string& action, const std::string& site, int64_t round,
+                        bool ok, const std::string& detail) {
+  if (!audit_) return;
+  audit::Entry e;
+  e.actor = actor;
+  e.role = role;
+  e.action = action;
+  e.site = site;
+  if (round >= 0) e.round = round;
+  e.outcome = ok ? audit::Outcome::kOk : audit::Outcome::kRefused;
+  e.detail = detail;
+  Status s = audit_->Record(e);
+  if (!s.ok()) LogError(kLog, "audit log: %s", s.message());
+}
+
 v1::ControlResponse RoundEngine::Pause(const std::string& who, const std::string& reason) {
   v1::ControlResponse r;
   {
@@ -603,6 +636,7 @@ v1::ControlResponse RoundEngine::Pause(const std::string& who, const std::string
                         : "pause requested: round " + std::to_string(round_) +
                               " finishes, then no new round starts until resumed");
       LogWarning(kLog, "pause requested by %s (%s)", who, reason);
+      Audit(who, "admin", "pause", "", round_, true, reason);
       events_.Publish(v1::Event::PAUSE_REQUESTED, round_, global_->version, "",
                       who + ": " + (reason.empty() ? "no reason given" : reason));
     }
@@ -622,6 +656,7 @@ v1::ControlResponse RoundEngine::Resume(const std::string& who, const std::strin
       paused_ = false;
       r.set_message("resumed");
       LogWarning(kLog, "resumed by %s (%s)", who, reason);
+      Audit(who, "admin", "resume", "", round_, true, reason);
       events_.Publish(v1::Event::RESUMED, round_, global_->version, "",
                       who + ": " + (reason.empty() ? "no reason given" : reason));
     }
@@ -640,6 +675,7 @@ v1::ControlResponse RoundEngine::Stop(const std::string& who, const std::string&
     } else {
       stop_ = true;
       LogWarning(kLog, "stopped by %s (%s); completed rounds are kept", who, reason);
+      Audit(who, "admin", "stop", "", round_, true, reason);
       events_.Publish(v1::Event::STOPPED, round_, global_->version, "",
                       who + ": " + (reason.empty() ? "no reason given" : reason));
       r.set_message("stopping: sites are told the federation is over; the last completed round "

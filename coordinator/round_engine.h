@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/audit/audit_log.h"
 #include "common/model_state.h"
 #include "common/status.h"
 #include "coordinator/coordinator_config.h"
@@ -82,6 +83,14 @@ class RoundEngine {
   v1::ControlResponse Stop(const std::string& who, const std::string& reason);
   EventLog& events() { return events_; }
 
+  // ---- audit ----
+  // The append-only audit log (joins, uploads, rejections, role violations, controls);
+  // null = none. Set before Run.
+  void set_audit(audit::AuditLog* log) { audit_ = log; }
+  // Records one entry (round < 0: none); a failure to write is logged, never fatal.
+  void Audit(const std::string& actor, const std::string& role, const std::string& action,
+             const std::string& site, int64_t round, bool ok, const std::string& detail);
+
   // ---- driver ----
   // Runs the remaining rounds; returns when the federation is over or Stop() is called.
   Status Run();
@@ -134,6 +143,7 @@ class RoundEngine {
   std::map<std::string, v1::MetricsReport> eval_reports_;
   std::chrono::system_clock::time_point deadline_wall_{};
   EventLog events_;
+  audit::AuditLog* audit_ = nullptr;
   // The last older version a researcher downloaded, so a resumed download does not reload it.
   std::shared_ptr<const GlobalModel> download_cache_;
 };

@@ -60,12 +60,16 @@ StatusOr<std::string> SiteServiceImpl::Identity(grpc::ServerContext* ctx,
   }
   if (peer->role != "site") {
     LogWarning(kLog, "role violation: %s '%s' called the site service", peer->role, peer->name);
+    engine_->Audit(peer->name, peer->role, "role_violation", "", -1, false,
+                   "a " + peer->role + " certificate called the site service");
     return PermissionDeniedError("a " + peer->role + " certificate ('" + peer->name +
                                  "') may not use the site service");
   }
   if (!claimed.empty() && claimed != peer->name) {
     LogWarning(kLog, "role violation: site '%s' (by certificate) claimed to be '%s'", peer->name,
                claimed);
+    engine_->Audit(peer->name, peer->role, "role_violation", peer->name, -1, false,
+                   "claimed to be site '" + claimed + "'");
     return PermissionDeniedError("site '" + peer->name + "' (by its certificate) may not act as '" +
                                  claimed + "'");
   }

@@ -40,8 +40,8 @@ StatusOr<std::unique_ptr<InProcessFederation>> InProcessFederation::Start(
   f->engine_ = std::make_unique<coordinator::RoundEngine>(config, spec, std::move(initial),
                                                           /*completed_round=*/0,
                                                           std::move(strategy), f->store_.get());
-  f->service_ = std::make_unique<coordinator::SiteServiceImpl>(f->engine_.get(), /*tls=*/false,
-                                                               config.max_concurrent_uploads);
+  f->service_ = std::make_unique<coordinator::SiteServiceImpl>(
+      f->engine_.get(), config.max_concurrent_uploads, /*tls=*/false);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &f->port_);
   builder.RegisterService(f->service_.get());

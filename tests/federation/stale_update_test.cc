@@ -2,6 +2,7 @@
 // (in process, on 127.0.0.1) and are refused with a status whose code and message say why —
 // naming the round, the version or the site — and a refused update leaves no trace in the
 // aggregate.
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -163,6 +164,16 @@ TEST_F(StaleUpdateTest, MalformedUpdatesAreRefusedAndLeaveNoTraceInTheAggregate)
     writer->WritesDone();
     EXPECT_TRUE(Refused(client::FromGrpc(writer->Finish(), "push"), absl::StatusCode::kDataLoss,
                         {"site 'site-b'", "round 1", "SHA-256 mismatch"}));
+  }
+  // Not a number: one poisoned element is enough, and the refusal names the tensor.
+  {
+    ModelState poisoned = SmallState(kValues, 5);
+    reinterpret_cast<float*>(poisoned.data())[123] = std::nanf("");
+    EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, poisoned, {}), absl::StatusCode::kInvalidArgument,
+                        {"site 'site-b'", "round 1", "tensor 'w'", "non-finite", "element 123"}));
+    reinterpret_cast<float*>(poisoned.data())[123] = INFINITY;
+    EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, poisoned, {}), absl::StatusCode::kInvalidArgument,
+                        {"non-finite", "element 123"}));
   }
   // The good updates: Δa = 1, Δb = 3, two examples each, so FedAvg adds exactly 2.
   Status a = site(0).PushUpdate(1, 0, 2, SmallState(kValues, 1), {});

@@ -133,4 +133,21 @@ for _ in $(seq 300); do kill -0 "$COORD_PID" 2>/dev/null || break; sleep 0.1; do
 kill -0 "$COORD_PID" 2>/dev/null && fail "the coordinator did not stop"
 wait "$COORD_PID" || fail "the coordinator exited with $?"
 grep -q "stopped by admin:admin-1" "$WORK/logs/coordinator.log" || fail "the stop is not attributed to admin-1"
+# The audit log holds the role violations and the admin's actions, hash-chained.
+/usr/bin/python3 - "$WORK/state/audit.log" <<'PY' || fail "audit log check failed"
+import hashlib, json, sys
+lines = open(sys.argv[1]).read().splitlines()
+entries = [json.loads(l) for l in lines]
+acts = [(e["action"], e["actor"], e["outcome"]) for e in entries]
+print("audit:", acts)
+assert ("role_violation", "site-1", "refused") in acts, "site-1 on the monitor service not audited"
+assert ("role_violation", "researcher-1", "refused") in acts, "researcher pausing not audited"
+assert ("role_violation", "site-2", "refused") in acts, "site-2 posing not audited"
+assert ("pause", "admin:admin-1", "ok") in acts and ("stop", "admin:admin-1", "ok") in acts
+prev = None
+for e, line in zip(entries, lines):
+    if prev is not None:
+        assert e["prev"] == hashlib.sha256(prev.encode()).hexdigest(), "chain broken at seq %s" % e["seq"]
+    prev = line
+PY
 echo "PASS"
