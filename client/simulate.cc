@@ -130,10 +130,10 @@ Status RunSimulation(const SimulateOptions& o) {
       {"server.export_dir", out.string()},
       {"server.threads", "1"},
   };
-  std::vector<std::string> site_tls;  // per-site settings with "{site}" for the name
+  std::map<std::string, std::string> site_tls;  // "{site}" stands for the site's name
   if (o.insecure) {
     settings["server.insecure"] = "true";
-    site_tls = {"--site.insecure=true"};
+    site_tls = {{"site.insecure", "true"}};
   } else {
     fs::path pki = o.pki.empty() ? out / "pki" : fs::absolute(o.pki);
     if (o.pki.empty()) DF_RETURN_IF_ERROR(MakeTestPki(pki, sites.size(), (out / "logs").string()));
@@ -141,10 +141,16 @@ Status RunSimulation(const SimulateOptions& o) {
     settings["tls.cert"] = (pki / "coordinator" / "coordinator.crt").string();
     settings["tls.key"] = (pki / "coordinator" / "coordinator.key").string();
     settings["tls.crl"] = (pki / "crl" / "crl.pem").string();
-    site_tls = {"--site.ca=" + (pki / "ca" / "ca.crt").string(),
-                "--site.cert=" + (pki / "site" / "{site}.crt").string(),
-                "--site.key=" + (pki / "site" / "{site}.key").string()};
+    site_tls = {{"site.ca", (pki / "ca" / "ca.crt").string()},
+                {"site.cert", (pki / "site" / "{site}.crt").string()},
+                {"site.key", (pki / "site" / "{site}.key").string()}};
     std::printf("simulate: mutual TLS with the consortium PKI in %s\n", pki.c_str());
+  }
+  const bool robust = o.strategy == "fedmedian" || o.strategy == "trimmed_mean" || o.strategy == "krum";
+  if (o.secure_aggregation && sites.size() >= 2 && !robust) {
+    settings["security.secure_aggregation"] = "true";
+    std::printf("simulate: secure aggregation on: the coordinator sees only the sum of the "
+                "masked updates\n");
   }
   for (const auto& [k, v] : o.coordinator_settings) settings[k] = v;
   std::vector<std::string> cargs = {coordinator_bin.string()};
@@ -177,17 +183,22 @@ Status RunSimulation(const SimulateOptions& o) {
   std::vector<std::string> site_logs;
   for (const auto& dir : sites) {
     const std::string name = dir.filename().string();
-    std::vector<std::string> sargs = {site_bin.string(), "--site.name=" + name,
-                                      "--site.coordinator=127.0.0.1:" + port,
-                                      "--site.data=" + fs::absolute(dir).string(),
-                                      "--site.threads=" + std::to_string(per_site),
-                                      "--site.workers=1", "--site.seed=" + std::to_string(o.seed)};
-    for (std::string arg : site_tls) {
-      const auto at = arg.find("{site}");
-      if (at != std::string::npos) arg.replace(at, 6, name);
-      sargs.push_back(arg);
+    std::map<std::string, std::string> site_settings = {
+        {"site.name", name},
+        {"site.coordinator", "127.0.0.1:" + port},
+        {"site.data", fs::absolute(dir).string()},
+        {"site.threads", std::to_string(per_site)},
+        {"site.workers", "1"},
+        {"site.seed", std::to_string(o.seed)}};
+    for (const auto& [k, v] : site_tls) {
+      std::string value = v;
+      const auto at = value.find("{site}");
+      if (at != std::string::npos) value.replace(at, 6, name);
+      site_settings[k] = value;
     }
-    for (const auto& [k, v] : o.site_settings) sargs.push_back("--" + k + "=" + v);
+    for (const auto& [k, v] : o.site_settings) site_settings[k] = v;  // the caller's win
+    std::vector<std::string> sargs = {site_bin.string()};
+    for (const auto& [k, v] : site_settings) sargs.push_back("--" + k + "=" + v);
     site_logs.push_back((out / "logs" / (name + ".log")).string());
     auto pid = Spawn(sargs, site_logs.back(), /*inherit_stdout=*/false);
     if (!pid.ok()) {
@@ -199,11 +210,27 @@ Status RunSimulation(const SimulateOptions& o) {
   }
 
   // Wait for the coordinator; the sites end when it says the federation is done.
+  // If every site has failed, the coordinator would wait for them until its join timeout:
+  // stop it at once and say why.
   int status = 0;
-  bool timed_out = false;
+  bool timed_out = false, sites_failed = false;
+  std::vector<int> site_status(site_pids.size(), -1);
+  std::vector<bool> site_ended(site_pids.size(), false);
   while (waitpid(coordinator, &status, WNOHANG) != coordinator) {
-    if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(o.timeout_s)) {
-      timed_out = true;
+    size_t failed = 0;
+    for (size_t i = 0; i < site_pids.size(); ++i) {
+      if (!site_ended[i] && waitpid(site_pids[i], &site_status[i], WNOHANG) == site_pids[i]) {
+        site_ended[i] = true;
+      }
+      if (site_ended[i] && (!WIFEXITED(site_status[i]) || WEXITSTATUS(site_status[i]) != 0)) {
+        ++failed;
+      }
+    }
+    const bool too_long =
+        std::chrono::steady_clock::now() - start > std::chrono::duration<double>(o.timeout_s);
+    if (too_long || failed == site_pids.size()) {
+      timed_out = too_long;
+      sites_failed = !too_long;
       kill(coordinator, SIGKILL);
       waitpid(coordinator, &status, 0);
       break;
@@ -211,9 +238,8 @@ Status RunSimulation(const SimulateOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::vector<int> site_status(site_pids.size(), -1);
   for (size_t i = 0; i < site_pids.size(); ++i) {
-    while (waitpid(site_pids[i], &site_status[i], WNOHANG) != site_pids[i]) {
+    while (!site_ended[i] && waitpid(site_pids[i], &site_status[i], WNOHANG) != site_pids[i]) {
       if (std::chrono::steady_clock::now() > grace) {
         kill(site_pids[i], SIGKILL);
         waitpid(site_pids[i], &site_status[i], 0);
@@ -227,8 +253,10 @@ Status RunSimulation(const SimulateOptions& o) {
                                  std::to_string(o.timeout_s) + " s; coordinator log:\n" +
                                  Tail(coordinator_log, 20));
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string msg = "the coordinator failed; its log ends with:\n" + Tail(coordinator_log, 20);
+  if (sites_failed || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string msg = sites_failed ? std::string("every site failed; ")
+                                   : "the coordinator failed; its log ends with:\n" +
+                                         Tail(coordinator_log, 20);
     for (size_t i = 0; i < site_logs.size(); ++i) {
       if (!WIFEXITED(site_status[i]) || WEXITSTATUS(site_status[i]) != 0) {
         msg += site_logs[i] + " ends with:\n" + Tail(site_logs[i], 10);

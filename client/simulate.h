@@ -34,6 +34,8 @@ struct SimulateOptions {
   // one; empty = make one in OUT/pki. `insecure` turns TLS off (loudly).
   std::string pki;
   bool insecure = false;
+  // Secure aggregation (on unless the strategy needs individual updates or there is one site).
+  bool secure_aggregation = true;
 };
 
 Status RunSimulation(const SimulateOptions& options);

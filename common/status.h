@@ -26,6 +26,7 @@ using absl::OkStatus;
 using absl::OutOfRangeError;
 using absl::UnimplementedError;
 using absl::AlreadyExistsError;
+using absl::CancelledError;
 using absl::DataLossError;
 using absl::DeadlineExceededError;
 using absl::PermissionDeniedError;

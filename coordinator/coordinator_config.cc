@@ -50,6 +50,10 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
       {"server.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
       {"server.audit_log", T::kString, "", "Append-only, hash-chained audit log (joins, uploads, rejections, role violations, controls); empty = STATE_DIR/audit.log."},
+      {"security.secure_aggregation", T::kBool, "false", "Secure aggregation (Bonawitz et al.): the coordinator learns only the sum of the sites' masked updates. Needs a linear strategy."},
+      {"security.secagg_threshold", T::kInt, "0", "Shamir threshold t: sites that must survive to unmask (0 = max(2, ceil(2n/3)) of the n selected)."},
+      {"security.secagg_clip", T::kDouble, "1.0", "Per-element bound on an update under secure aggregation (values beyond are clipped before quantization)."},
+      {"security.secagg_phase_deadline_s", T::kDouble, "120", "Seconds each key, share and unmask phase waits for the sites."},
       {"security.max_update_norm", T::kDouble, "0", "Refuse plaintext updates whose L2 norm exceeds this (0 = no bound)."},
       {"tls.ca", T::kString, "", "The consortium CA certificate (PEM); clients must chain to it."},
       {"tls.cert", T::kString, "", "The coordinator's certificate (PEM, certs/issue.sh --role coordinator)."},
@@ -73,6 +77,10 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.keep_checkpoints = static_cast<int>(c.GetInt("server.keep_checkpoints"));
   o.audit_log = c.GetString("server.audit_log");
   o.max_update_norm = c.GetDouble("security.max_update_norm");
+  o.secure_aggregation = c.GetBool("security.secure_aggregation");
+  o.secagg_threshold = static_cast<int>(c.GetInt("security.secagg_threshold"));
+  o.secagg_clip = c.GetDouble("security.secagg_clip");
+  o.secagg_phase_deadline_s = c.GetDouble("security.secagg_phase_deadline_s");
   o.tls.ca = c.GetString("tls.ca");
   o.tls.cert = c.GetString("tls.cert");
   o.tls.key = c.GetString("tls.key");
@@ -120,6 +128,24 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (o.expected_sites < 0) return refuse("federation.expected_sites must be >= 0");
   if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
     return refuse("tls.ca, tls.cert and tls.key are required unless server.insecure = true");
+  }
+  if (o.secure_aggregation) {
+    if (o.min_sites < 2) {
+      return refuse("security.secure_aggregation needs federation.min_sites >= 2 (a sum of one "
+                    "site is that site's update)");
+    }
+    if (o.secagg_threshold != 0 && (o.secagg_threshold < 2 || o.secagg_threshold > o.min_sites)) {
+      return refuse("security.secagg_threshold must be 0 (automatic) or in 2..federation.min_sites");
+    }
+    if (!(o.secagg_clip > 0)) return refuse("security.secagg_clip must be > 0");
+    if (!(o.secagg_phase_deadline_s > 0)) return refuse("security.secagg_phase_deadline_s must be > 0");
+    for (const char* robust : {"fedmedian", "trimmed_mean", "krum"}) {
+      if (o.strategy.name == robust) {
+        return refuse("strategy.name = " + o.strategy.name + " needs every site's own update, but "
+                      "security.secure_aggregation reveals only their sum: use fedavg, fedprox, "
+                      "fedadam, fedyogi or fedadagrad, or turn secure aggregation off");
+      }
+    }
   }
   if (!(o.max_update_norm >= 0)) return refuse("security.max_update_norm must be >= 0 (0 = no bound)");
   if (o.keep_checkpoints < 0) return refuse("server.keep_checkpoints must be >= 0 (0 = keep all)");

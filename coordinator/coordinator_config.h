@@ -56,6 +56,10 @@ struct CoordinatorConfig {
   int keep_checkpoints = 10;
   std::string audit_log;  // "" = state_dir/audit.log
   double max_update_norm = 0;
+  bool secure_aggregation = false;
+  int secagg_threshold = 0;  // 0 = max(2, ceil(2n/3))
+  double secagg_clip = 1.0;
+  double secagg_phase_deadline_s = 120;
   std::string export_dir;  // write the final model as a RUN folder here
   int max_concurrent_uploads = 2;
   int threads = 0;

@@ -11,7 +11,10 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/crypto/fixed_point.h"
 #include "common/model_transfer.h"
+#include "common/secagg/messages.h"
+#include "common/secagg/protocol.h"
 #include "coordinator/update_check.h"
 
 namespace dermfed::coordinator {
@@ -124,6 +127,18 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
       task.set_kind(v1::Task::DONE);
       return true;
     }
+    auto secagg_task = [&](v1::Task::Kind kind) {
+      task.set_kind(kind);
+      task.set_round(round_);
+      task.set_model_version(global_->version);
+      for (const auto& [k, v] : secagg_config_) (*task.mutable_config())[k] = v;
+      task.set_secagg(secagg_request_);
+      return true;
+    };
+    const bool asked = secagg_expected_.count(site) && !secagg_answered_.count(site);
+    if (phase_ == Phase::kSecAggAdvertise && asked) return secagg_task(v1::Task::SECAGG_ADVERTISE);
+    if (phase_ == Phase::kSecAggShare && asked) return secagg_task(v1::Task::SECAGG_SHARE);
+    if (phase_ == Phase::kSecAggUnmask && asked) return secagg_task(v1::Task::SECAGG_UNMASK);
     if (phase_ == Phase::kTrain && selected_.count(site) && !reported_.count(site)) {
       task.set_kind(v1::Task::TRAIN);
       task.set_round(round_);
@@ -131,6 +146,12 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
       task.set_local_epochs(config_.local_epochs);
       for (const auto& [k, v] : strategy_->ConfigureFit(static_cast<int>(round_))) {
         (*task.mutable_config())[k] = v;
+      }
+      if (secagg_) {
+        auto request = secagg_->MaskingRequestFor(site);
+        if (!request.ok()) return false;  // not in U2: nothing to do this round
+        for (const auto& [k, v] : secagg_config_) (*task.mutable_config())[k] = v;
+        task.set_secagg(request->Serialize());
       }
       return true;
     }
@@ -167,10 +188,15 @@ std::shared_ptr<const GlobalModel> RoundEngine::CurrentModel() {
   return global_;
 }
 
-Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t version,
-                                int64_t num_examples) {
+size_t RoundEngine::MaskedUpdateWords() {
   std::lock_guard<std::mutex> lock(mu_);
-  Status s = CheckUpdateLocked(site, round, version, num_examples);
+  return secagg_ ? secagg_layout_.words : 0;
+}
+
+Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t version,
+                                int64_t num_examples, bool masked) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = CheckUpdateLocked(site, round, version, num_examples, masked);
   if (!s.ok()) {
     events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
     Audit(site, "site", "reject", site, round, false, std::string(s.message()));
@@ -179,7 +205,7 @@ Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t 
 }
 
 Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
-                                      int64_t num_examples) {
+                                      int64_t num_examples, bool masked) {
   DF_RETURN_IF_ERROR(Touch(site));
   const std::string who = "site '" + site + "': update for round " + std::to_string(round);
   if (phase_ != Phase::kTrain || round != round_) {
@@ -198,7 +224,12 @@ Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, in
   if (reported_.count(site)) {
     return AlreadyExistsError(who + " was already received (replay?)");
   }
-  if (num_examples <= 0) {
+  if (masked != secagg_.has_value()) {
+    return InvalidArgumentError(who + (masked ? " is masked, but this round is not securely aggregated"
+                                              : " is in plaintext, but this round is securely "
+                                                "aggregated: send the masked update"));
+  }
+  if (!masked && num_examples <= 0) {
     return InvalidArgumentError(who + " has num_examples " + std::to_string(num_examples));
   }
   return OkStatus();
@@ -206,8 +237,46 @@ Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, in
 
 Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t version,
                                  int64_t num_examples, const ModelState& delta,
-                                 const std::map<std::string, double>& train_metrics) {
-  DF_RETURN_IF_ERROR(CheckUpdate(site, round, version, num_examples));
+                                 const std::map<std::string, double>& train_metrics, bool masked) {
+  DF_RETURN_IF_ERROR(CheckUpdate(site, round, version, num_examples, masked));
+  if (masked) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string what = "masked update from site '" + site + "' for round " + std::to_string(round);
+    if (phase_ != Phase::kTrain || round != round_ || reported_.count(site) || !secagg_) {
+      return FailedPreconditionError(what + ": the round closed while it was being received");
+    }
+    Status s = secagg::CheckMaskedLayout(delta, secagg_layout_.words, what);
+    if (s.ok()) {
+      s = secagg_->AddMaskedInput(
+          site, absl::Span<const uint32_t>(reinterpret_cast<const uint32_t*>(delta.data()),
+                                           secagg_layout_.words));
+    }
+    if (!s.ok()) {
+      LogWarning(kLog, "site=%s round=%d masked update refused: %s", site, round, s.message());
+      events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
+      Audit(site, "site", "reject", site, round, false, std::string(s.message()));
+      return s;
+    }
+    reported_.insert(site);
+    Site& who = sites_[site];
+    ++who.rounds_contributed;
+    who.last_round = round;
+    who.dropped_last = false;
+    Audit(site, "site", "upload", site, round, true, "masked, version " + std::to_string(version));
+    v1::Event e;
+    e.set_kind(v1::Event::UPDATE_RECEIVED);
+    e.set_round(round);
+    e.set_model_version(version);
+    e.set_site(site);
+    e.set_message("masked update " + std::to_string(reported_.size()) + " of " +
+                  std::to_string(selected_.size()) + " folded");
+    CopyMetrics(train_metrics, &e);
+    events_.Publish(std::move(e));
+    LogInfo(kLog, "site=%s round=%d version=%d masked update folded (%d/%d)", site, round, version,
+            reported_.size(), selected_.size());
+    cv_.notify_all();
+    return OkStatus();
+  }
   Status values = CheckUpdateValues(
       delta, config_.max_update_norm,
       "update from site '" + site + "' for round " + std::to_string(round));
@@ -298,13 +367,151 @@ Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std:
   return OkStatus();
 }
 
+Status RoundEngine::SubmitSecAgg(const std::string& site, const v1::SecAggMessage& m) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DF_RETURN_IF_ERROR(Touch(site));
+  const std::string who = "site '" + site + "': secure aggregation message for round " +
+                          std::to_string(m.round());
+  const Phase want = m.phase() == v1::Task::SECAGG_ADVERTISE ? Phase::kSecAggAdvertise
+                     : m.phase() == v1::Task::SECAGG_SHARE   ? Phase::kSecAggShare
+                     : m.phase() == v1::Task::SECAGG_UNMASK  ? Phase::kSecAggUnmask
+                                                             : Phase::kDone;
+  if (want == Phase::kDone) return InvalidArgumentError(who + " names no secure-aggregation phase");
+  if (!secagg_ || phase_ != want || m.round() != round_ || m.model_version() != global_->version) {
+    return FailedPreconditionError(who + " (version " + std::to_string(m.model_version()) +
+                                   ") is not for the phase in progress");
+  }
+  if (!secagg_expected_.count(site)) {
+    return PermissionDeniedError(who + ": the site is not part of this phase");
+  }
+  Status s;
+  if (want == Phase::kSecAggAdvertise) {
+    auto adv = secagg::Advertisement::Parse(m.payload());
+    s = adv.ok() ? secagg_->AddAdvertisement(site, *adv) : adv.status();
+  } else if (want == Phase::kSecAggShare) {
+    auto bundle = secagg::ShareBundle::Parse(m.payload());
+    s = bundle.ok() ? secagg_->AddShares(site, std::move(bundle).value()) : bundle.status();
+  } else {
+    auto response = secagg::UnmaskResponse::Parse(m.payload());
+    s = response.ok() ? secagg_->AddUnmaskResponse(site, *response) : response.status();
+  }
+  if (!s.ok()) {
+    LogWarning(kLog, "site=%s round=%d secure aggregation message refused: %s", site, round_,
+               s.message());
+    Audit(site, "site", "reject", site, round_, false, std::string(s.message()));
+    return s;
+  }
+  secagg_answered_.insert(site);
+  cv_.notify_all();
+  return OkStatus();
+}
+
+void RoundEngine::SecAggWait(std::unique_lock<std::mutex>& lock) {
+  secagg_answered_.clear();
+  deadline_wall_ = std::chrono::system_clock::now() + Seconds(config_.secagg_phase_deadline_s);
+  lock.unlock();
+  cv_.notify_all();
+  lock.lock();
+  WaitUntil(lock, Clock::now() + Seconds(config_.secagg_phase_deadline_s),
+            [&] { return secagg_answered_.size() == secagg_expected_.size(); });
+}
+
+Status RoundEngine::SecAggSetup(std::unique_lock<std::mutex>& lock, int64_t round) {
+  std::vector<std::string> participants(selected_.begin(), selected_.end());
+  const int n = static_cast<int>(participants.size());
+  const int t = config_.secagg_threshold > 0 ? config_.secagg_threshold
+                                             : std::max(2, (2 * n + 2) / 3);
+  if (n < 2 || t > n) {
+    return FailedPreconditionError("round " + std::to_string(round) + ": secure aggregation needs " +
+                                   std::to_string(std::max(2, t)) + " sites, " +
+                                   std::to_string(n) + " selected");
+  }
+  int64_t max_weight = 1;
+  for (const auto& p : participants) max_weight = std::max(max_weight, sites_[p].train_rows);
+  secagg_params_.clip = static_cast<float>(config_.secagg_clip);
+  secagg_params_.max_weight = max_weight;
+  DF_ASSIGN_OR_RETURN(secagg_params_.scale,
+                      crypto::ChooseScale(secagg_params_.clip, n, static_cast<double>(max_weight)));
+  secagg_layout_ = secagg::LayoutFor(global_->state, strategy_->local_tensors());
+  const std::string context =
+      secagg::RoundContext(spec_.federation(), static_cast<uint64_t>(round),
+                           std::to_string(global_->version));
+  DF_ASSIGN_OR_RETURN(secagg::Server server,
+                      secagg::Server::Create(context, participants, t, secagg_layout_.words));
+  secagg_.emplace(std::move(server));
+  secagg_config_ = {{"secagg_threshold", t},
+                    {"secagg_scale", secagg_params_.scale},
+                    {"secagg_clip", secagg_params_.clip},
+                    {"secagg_max_weight", static_cast<double>(max_weight)}};
+  LogInfo(kLog, "round=%d secure aggregation: %d sites, threshold %d, %d words, scale 2^%.0f", round,
+          n, t, secagg_layout_.words, std::log2(secagg_params_.scale));
+
+  phase_ = Phase::kSecAggAdvertise;
+  secagg_request_.clear();
+  secagg_expected_ = selected_;
+  SecAggWait(lock);
+  if (stop_) return OkStatus();
+  DF_ASSIGN_OR_RETURN(secagg::AdvertisementList u1, secagg_->CloseAdvertisements());
+
+  phase_ = Phase::kSecAggShare;
+  secagg_request_ = u1.Serialize();
+  secagg_expected_.clear();
+  for (const auto& a : u1.advertisements) secagg_expected_.insert(a.site);
+  SecAggWait(lock);
+  if (stop_) return OkStatus();
+  DF_ASSIGN_OR_RETURN(std::vector<std::string> u2, secagg_->CloseShares());
+  selected_ = std::set<std::string>(u2.begin(), u2.end());
+  secagg_expected_.clear();
+  secagg_request_.clear();
+  LogInfo(kLog, "round=%d secure aggregation: %d sites advertised keys, %d shared them", round,
+          u1.advertisements.size(), u2.size());
+  return OkStatus();
+}
+
+StatusOr<ModelState> RoundEngine::SecAggUnmask(std::unique_lock<std::mutex>& lock, int64_t round) {
+  DF_ASSIGN_OR_RETURN(secagg::UnmaskRequest request, secagg_->MakeUnmaskRequest());
+  phase_ = Phase::kSecAggUnmask;
+  secagg_request_ = request.Serialize();
+  secagg_expected_ = std::set<std::string>(request.survivors.begin(), request.survivors.end());
+  SecAggWait(lock);
+  if (stop_) return CancelledError("stopped");
+  secagg::Server server = std::move(*secagg_);
+  secagg_.reset();
+  secagg_expected_.clear();
+  secagg_request_.clear();
+  phase_ = Phase::kAggregating;
+  const secagg::VectorLayout layout = secagg_layout_;
+  const secagg::QuantParams params = secagg_params_;
+  const size_t answered = secagg_answered_.size();
+  lock.unlock();
+  StatusOr<std::vector<uint32_t>> sum = server.Finish();
+  if (!sum.ok()) {
+    lock.lock();
+    return sum.status();
+  }
+  int64_t total_weight = 0;
+  auto mean = secagg::DecodeMean(*sum, global_->state, layout, params, &total_weight);
+  lock.lock();
+  if (mean.ok()) {
+    LogInfo(kLog, "round=%d secure aggregation: unmasked with %d responses (%d dropped), total "
+            "weight %d", round, answered, request.dropped.size(), total_weight);
+  }
+  return mean;
+}
+
+int RoundEngine::ReadySites() const {
+  int ready = 0;
+  for (const auto& [name, s] : sites_) ready += s.train_rows > 0 ? 1 : 0;
+  return ready;
+}
+
 std::vector<std::string> RoundEngine::SelectSites(int64_t round) {
   // Sites seen recently enough to be alive; sampled by a generator seeded from the round,
   // so a restarted coordinator selects the same way.
   const auto horizon = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
   std::vector<std::string> live;
   for (const auto& [name, s] : sites_) {
-    if (s.last_seen >= horizon) live.push_back(name);
+    if (s.last_seen >= horizon && s.train_rows > 0) live.push_back(name);
   }
   std::mt19937_64 rng(config_.seed * 1000003 + static_cast<uint64_t>(round));
   std::shuffle(live.begin(), live.end(), rng);
@@ -332,21 +539,31 @@ Status RoundEngine::RunRound(int64_t round) {
     if (stop_) return OkStatus();
     const auto join_deadline = Clock::now() + Seconds(config_.join_timeout_s);
     const bool ready = WaitUntil(lock, join_deadline, [&] {
-      return paused_ || static_cast<int>(sites_.size()) >= config_.min_sites;
+      return paused_ || ReadySites() >= config_.min_sites;
     });
     if (stop_) return OkStatus();
     if (paused_) continue;
     if (ready) break;
-    return DeadlineExceededError("only " + std::to_string(sites_.size()) + " of the " +
+    return DeadlineExceededError("only " + std::to_string(ReadySites()) + " of the " +
                                  std::to_string(config_.min_sites) +
                                  " sites needed (federation.min_sites) joined within " +
                                  std::to_string(config_.join_timeout_s) + " s");
   }
   round_ = round;
-  phase_ = Phase::kTrain;
   std::vector<std::string> selected = SelectSites(round);
   selected_ = std::set<std::string>(selected.begin(), selected.end());
   reported_.clear();
+  secagg_.reset();
+  if (config_.secure_aggregation) {
+    Status setup = SecAggSetup(lock, round);
+    if (stop_) return OkStatus();
+    if (!setup.ok()) {
+      secagg_.reset();
+      phase_ = Phase::kWaiting;
+      return setup;
+    }
+  }
+  phase_ = Phase::kTrain;
   aggregator_ = strategy_->NewAggregator(global_->state);
   deadline_ = Clock::now() + Seconds(config_.round_deadline_s);
   deadline_wall_ = std::chrono::system_clock::now() + Seconds(config_.round_deadline_s);
@@ -367,7 +584,9 @@ Status RoundEngine::RunRound(int64_t round) {
     if (stop_) return OkStatus();
     if (all) break;
     const int reported = static_cast<int>(reported_.size());
-    if (config_.stragglers == "drop" && reported >= config_.min_sites) {
+    const int needed = std::max(config_.min_sites,
+                                secagg_ ? static_cast<int>(secagg_config_["secagg_threshold"]) : 0);
+    if (config_.stragglers == "drop" && reported >= needed) {
       std::string late;
       for (const auto& s : selected_) {
         if (!reported_.count(s)) late += (late.empty() ? "" : ",") + s;
@@ -400,10 +619,26 @@ Status RoundEngine::RunRound(int64_t round) {
   const int sites_reported = static_cast<int>(reported_.size());
   const int sites_selected = static_cast<int>(selected_.size());
   std::unique_ptr<Aggregator> aggregator = std::move(aggregator_);
+  std::optional<ModelState> unmasked;
+  if (secagg_) {
+    StatusOr<ModelState> mean = SecAggUnmask(lock, round);
+    if (stop_) return OkStatus();
+    if (!mean.ok()) {
+      secagg_.reset();
+      phase_ = Phase::kWaiting;
+      return mean.status();
+    }
+    unmasked = std::move(mean).value();
+  }
   ModelState next = global_->state.Clone();
   lock.unlock();
 
-  DF_ASSIGN_OR_RETURN(ModelState delta, aggregator->Finish());
+  ModelState delta;
+  if (unmasked) {
+    delta = std::move(*unmasked);
+  } else {
+    DF_ASSIGN_OR_RETURN(delta, aggregator->Finish());
+  }
   DF_RETURN_IF_ERROR(strategy_->Apply(delta, &next));
   DF_ASSIGN_OR_RETURN(ModelState strategy_state, strategy_->SaveState());
   auto next_global = MakeGlobalModel(round, std::move(next));
@@ -451,7 +686,7 @@ Status RoundEngine::EvaluateRound(int64_t round) {
   if (round > 0) {
     // After a restart the sites have to rejoin first.
     WaitUntil(lock, Clock::now() + Seconds(config_.join_timeout_s),
-              [&] { return static_cast<int>(sites_.size()) >= config_.min_sites; });
+              [&] { return ReadySites() >= config_.min_sites; });
     if (stop_) return OkStatus();
   }
   round_ = round;
@@ -692,7 +927,10 @@ v1::FederationStatus::State RoundEngine::StateLocked() const {
   switch (phase_) {
     case Phase::kDone:
       return v1::FederationStatus::DONE;
+    case Phase::kSecAggAdvertise:
+    case Phase::kSecAggShare:
     case Phase::kTrain:
+    case Phase::kSecAggUnmask:
       return v1::FederationStatus::TRAINING;
     case Phase::kAggregating:
       return v1::FederationStatus::AGGREGATING;

@@ -21,12 +21,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/audit/audit_log.h"
 #include "common/model_state.h"
+#include "common/secagg/model_vector.h"
+#include "common/secagg/server.h"
 #include "common/status.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/event_log.h"
@@ -59,13 +62,18 @@ class RoundEngine {
   StatusOr<std::shared_ptr<const GlobalModel>> GetModel(const std::string& site, int64_t version);
   // Called with an update's header before its bytes are received: refuses stale, unknown,
   // duplicate or unselected uploads without reading them.
+  // `masked`: the update is a secure-aggregation masked vector (then num_examples is 0).
   Status CheckUpdate(const std::string& site, int64_t round, int64_t version,
-                     int64_t num_examples);
+                     int64_t num_examples, bool masked = false);
+  // Under secure aggregation: the words of this round's masked vector (0 when off).
+  size_t MaskedUpdateWords();
   // The layout an update must have (the current global model).
   std::shared_ptr<const GlobalModel> CurrentModel();
   Status SubmitUpdate(const std::string& site, int64_t round, int64_t version,
                       int64_t num_examples, const ModelState& delta,
-                      const std::map<std::string, double>& train_metrics);
+                      const std::map<std::string, double>& train_metrics, bool masked = false);
+  // A site's advertisement, share bundle or unmask response (secure aggregation).
+  Status SubmitSecAgg(const std::string& site, const v1::SecAggMessage& message);
   Status SubmitEvaluation(const v1::MetricsReport& report, const std::string& site);
 
   // ---- monitor-facing ----
@@ -97,7 +105,16 @@ class RoundEngine {
   void Stop();
 
  private:
-  enum class Phase { kWaiting, kTrain, kAggregating, kEvaluate, kDone };
+  enum class Phase {
+    kWaiting,
+    kSecAggAdvertise,  // secure aggregation: sites send their round keys
+    kSecAggShare,      // ... and their encrypted key shares
+    kTrain,            // (under secure aggregation the updates are masked)
+    kSecAggUnmask,     // survivors send the shares that remove the masks
+    kAggregating,
+    kEvaluate,
+    kDone
+  };
   struct Site {
     std::string name;
     int64_t train_rows = 0;
@@ -112,12 +129,21 @@ class RoundEngine {
                  const std::function<bool()>& done);
   Status RunRound(int64_t round);
   Status EvaluateRound(int64_t round);
+  // Sites that joined with their training rows counted (a site first joins with 0 to learn
+  // the federation's schema, then again once its data is read); only these are selected.
+  int ReadySites() const;
   std::vector<std::string> SelectSites(int64_t round);
   Status Touch(const std::string& site);
   void FinishEvaluation(int64_t round);
   v1::FederationStatus::State StateLocked() const;
   Status CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
-                           int64_t num_examples);
+                           int64_t num_examples, bool masked);
+  // Secure aggregation around the train phase: keys and shares before (selected_ becomes
+  // the sites that shared), unmasking after; returns the weighted mean delta.
+  Status SecAggSetup(std::unique_lock<std::mutex>& lock, int64_t round);
+  StatusOr<ModelState> SecAggUnmask(std::unique_lock<std::mutex>& lock, int64_t round);
+  // Waits for every site in secagg_expected_ to answer the current phase, or the deadline.
+  void SecAggWait(std::unique_lock<std::mutex>& lock);
   bool Alive(const Site& s) const;
 
   const CoordinatorConfig config_;
@@ -144,6 +170,14 @@ class RoundEngine {
   std::chrono::system_clock::time_point deadline_wall_{};
   EventLog events_;
   audit::AuditLog* audit_ = nullptr;
+  // Secure aggregation of the current round.
+  std::optional<secagg::Server> secagg_;
+  secagg::VectorLayout secagg_layout_;
+  secagg::QuantParams secagg_params_;
+  std::map<std::string, double> secagg_config_;  // sent with every secagg task
+  std::string secagg_request_;                    // the phase's request (serialized)
+  std::set<std::string> secagg_expected_;
+  std::set<std::string> secagg_answered_;
   // The last older version a researcher downloaded, so a resumed download does not reload it.
   std::shared_ptr<const GlobalModel> download_cache_;
 };

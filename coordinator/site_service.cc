@@ -123,8 +123,9 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   const v1::ModelHeader header = first.header();
   auto site = Identity(ctx, header.site_name());
   if (!site.ok()) return ToGrpc(site.status());
+  const bool masked = header.secagg_masked();
   Status check = engine_->CheckUpdate(*site, header.round(), header.model_version(),
-                                      header.num_examples());
+                                      header.num_examples(), masked);
   if (!check.ok()) return ToGrpc(check);
 
   // Each upload in flight holds a model-sized buffer: bound how many, so coordinator memory
@@ -148,8 +149,15 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   std::shared_ptr<const GlobalModel> global = engine_->CurrentModel();
   const std::string what =
       "update from site '" + *site + "' for round " + std::to_string(header.round());
-  auto assembler = ChunkAssembler::Start(header.manifest(), header.sha256(), what, &global->state,
-                                         global->state.size_bytes());
+  // A masked update is one int32 vector; its exact layout is checked by the engine.
+  const size_t masked_words = masked ? engine_->MaskedUpdateWords() : 0;
+  if (masked && masked_words == 0) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, what + ": not securely aggregated");
+  }
+  auto assembler = masked ? ChunkAssembler::Start(header.manifest(), header.sha256(), what, nullptr,
+                                                  masked_words * sizeof(uint32_t))
+                          : ChunkAssembler::Start(header.manifest(), header.sha256(), what,
+                                                  &global->state, global->state.size_bytes());
   if (!assembler.ok()) return ToGrpc(assembler.status());
   if (!first.data().empty()) {
     Status s = assembler->Add(first.offset(), first.data());
@@ -169,7 +177,7 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   std::map<std::string, double> metrics(header.train_metrics().begin(),
                                         header.train_metrics().end());
   Status s = engine_->SubmitUpdate(*site, header.round(), header.model_version(),
-                                   header.num_examples(), *delta, metrics);
+                                   header.num_examples(), *delta, metrics, masked);
   if (!s.ok()) return ToGrpc(s);
   resp->set_accepted(true);
   resp->set_message("update for round " + std::to_string(header.round()) + " folded");
@@ -181,6 +189,13 @@ grpc::Status SiteServiceImpl::ReportMetrics(grpc::ServerContext* ctx, const v1::
   auto site = Identity(ctx, req->site_name());
   if (!site.ok()) return ToGrpc(site.status());
   return ToGrpc(engine_->SubmitEvaluation(*req, *site));
+}
+
+grpc::Status SiteServiceImpl::SubmitSecAgg(grpc::ServerContext* ctx, const v1::SecAggMessage* req,
+                                           v1::Ack* resp) {
+  auto site = Identity(ctx, req->site_name());
+  if (!site.ok()) return ToGrpc(site.status());
+  return ToGrpc(engine_->SubmitSecAgg(*site, *req));
 }
 
 }  // namespace dermfed::coordinator

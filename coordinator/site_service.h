@@ -39,6 +39,8 @@ class SiteServiceImpl final : public v1::SiteService::Service {
                           v1::PushAck* resp) override;
   grpc::Status ReportMetrics(grpc::ServerContext* ctx, const v1::MetricsReport* req,
                              v1::Ack* resp) override;
+  grpc::Status SubmitSecAgg(grpc::ServerContext* ctx, const v1::SecAggMessage* req,
+                            v1::Ack* resp) override;
 
  private:
   // The caller's identity. Without TLS it is the name the site gives; with mutual TLS

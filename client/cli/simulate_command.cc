@@ -40,7 +40,12 @@ void RegisterSimulateCommand(CLI::App& app, int& exit_code) {
                   "consortium PKI made by certs/make-test-pki.sh (default: a new one in OUT/pki)")
       ->check(CLI::ExistingDirectory);
   cmd->add_flag("--insecure", o->insecure, "no TLS, no certificates (loudly logged)");
-  cmd->callback([o, sets, site_sets, &exit_code] {
+  auto no_secagg = std::make_shared<bool>(false);
+  cmd->add_flag("--no-secure-aggregation", *no_secagg,
+                "send plaintext updates (secure aggregation is on by default with 2+ sites and "
+                "a linear strategy)");
+  cmd->callback([o, sets, site_sets, no_secagg, &exit_code] {
+    o->secure_aggregation = !*no_secagg;
     for (auto* list : {sets.get(), site_sets.get()}) {
       for (const auto& kv : *list) {
         const auto eq = kv.find('=');

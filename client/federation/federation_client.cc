@@ -115,7 +115,8 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
 
 Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_examples,
                                     const ModelState& delta,
-                                    const std::map<std::string, double>& train_metrics) {
+                                    const std::map<std::string, double>& train_metrics,
+                                    bool masked) {
   grpc::ClientContext ctx;
   v1::PushAck ack;
   auto writer = stub_->PushUpdate(&ctx, &ack);
@@ -125,6 +126,7 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
   h->set_model_version(version);
   h->set_site_name(site_);
   h->set_num_examples(num_examples);
+  h->set_secagg_masked(masked);
   *h->mutable_manifest() = ManifestToProto(delta);
   const auto digest = BufferDigest(delta);
   h->set_sha256(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -139,6 +141,22 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
   }
   writer->WritesDone();
   return FromGrpc(writer->Finish(), "uploading the update for round " + std::to_string(round));
+}
+
+Status FederationClient::SubmitSecAgg(int64_t round, int64_t version, v1::Task::Kind phase,
+                                      const std::string& payload) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SecAggMessage m;
+  m.set_site_name(site_);
+  m.set_round(round);
+  m.set_model_version(version);
+  m.set_phase(phase);
+  m.set_payload(payload);
+  v1::Ack ack;
+  return FromGrpc(stub_->SubmitSecAgg(&ctx, m, &ack),
+                  "secure aggregation (" + v1::Task::Kind_Name(phase) + ", round " +
+                      std::to_string(round) + ")");
 }
 
 Status FederationClient::ReportMetrics(const v1::MetricsReport& report) {

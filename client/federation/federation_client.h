@@ -43,8 +43,11 @@ class FederationClient {
   StatusOr<v1::Task> WaitForTask(int64_t last_round, std::chrono::seconds timeout);
   // Downloads model `version`; retries a broken stream from where it stopped.
   StatusOr<ModelState> PullModel(int64_t version, uint64_t max_bytes);
+  // masked: a secure-aggregation masked vector (num_examples 0: the weight is inside).
   Status PushUpdate(int64_t round, int64_t version, int64_t num_examples, const ModelState& delta,
-                    const std::map<std::string, double>& train_metrics);
+                    const std::map<std::string, double>& train_metrics, bool masked = false);
+  Status SubmitSecAgg(int64_t round, int64_t version, v1::Task::Kind phase,
+                      const std::string& payload);
   Status ReportMetrics(const v1::MetricsReport& report);
 
   const std::string& site_name() const { return site_; }

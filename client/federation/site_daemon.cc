@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -15,6 +16,10 @@
 #include "client/loader.h"
 #include "client/site_data.h"
 #include "client/trainer.h"
+#include "common/secagg/client.h"
+#include "common/secagg/messages.h"
+#include "common/secagg/model_vector.h"
+#include "common/secagg/protocol.h"
 #include "common/log.h"
 #include "common/model/module_state.h"
 #include "common/model/runtime.h"
@@ -47,6 +52,7 @@ struct SiteState {
   ModelState local_tensors;                     // FedBN: this site's own BatchNorm state
   bool has_local_tensors = false;
   int64_t last_round = 0;
+  std::optional<secagg::Client> secagg;  // this round's secure-aggregation keys and seed
 };
 
 Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s) {
@@ -154,10 +160,58 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   std::map<std::string, double> metrics = {{"loss", loss / n}, {"ce", ce / n}, {"sr", sr / n},
                                            {"cf", cf / n}, {"steps", static_cast<double>(steps)},
                                            {"train_seconds", seconds}};
-  LogInfo(kLog, "site=%s round=%d version=%d trained %d steps in %.1f s, loss %.4f; uploading",
-          c.name, round, task.model_version(), steps, seconds, loss / n);
-  return client.PushUpdate(round, task.model_version(),
-                           static_cast<int64_t>(s->split.train.size()), delta, metrics);
+  LogInfo(kLog, "site=%s round=%d version=%d trained %d steps in %.1f s, loss %.4f; uploading%s",
+          c.name, round, task.model_version(), steps, seconds, loss / n,
+          task.secagg().empty() ? "" : " (masked)");
+  const int64_t examples = static_cast<int64_t>(s->split.train.size());
+  if (task.secagg().empty()) {
+    return client.PushUpdate(round, task.model_version(), examples, delta, metrics);
+  }
+  // Secure aggregation: only the masked, quantized, weighted update leaves the site.
+  if (!s->secagg) {
+    return FailedPreconditionError("round " + std::to_string(round) +
+                                   ": masking requested, but this site holds no keys for it "
+                                   "(restarted?); the round goes on without it");
+  }
+  DF_ASSIGN_OR_RETURN(secagg::MaskingRequest request, secagg::MaskingRequest::Parse(task.secagg()));
+  secagg::QuantParams q;
+  q.scale = cfg.count("secagg_scale") ? cfg.at("secagg_scale") : 0;
+  q.clip = static_cast<float>(cfg.count("secagg_clip") ? cfg.at("secagg_clip") : 0);
+  q.max_weight = static_cast<int64_t>(cfg.count("secagg_max_weight") ? cfg.at("secagg_max_weight") : 0);
+  const std::set<std::string> local(s->local_tensor_names.begin(), s->local_tensor_names.end());
+  const secagg::VectorLayout layout = secagg::LayoutFor(delta, local);
+  DF_ASSIGN_OR_RETURN(ModelState masked, secagg::NewMaskedState(layout.words));
+  uint32_t* words = reinterpret_cast<uint32_t*>(masked.data());
+  DF_RETURN_IF_ERROR(secagg::EncodeWeighted(delta, layout, examples, q, words));
+  DF_RETURN_IF_ERROR(s->secagg->MaskInPlace(absl::Span<uint32_t>(words, layout.words), request));
+  return client.PushUpdate(round, task.model_version(), 0, masked, metrics, /*masked=*/true);
+}
+
+// The key, share and unmask phases of secure aggregation.
+Status SecAggPhase(const SiteConfig& c, FederationClient& client, SiteState* s,
+                   const v1::Task& task) {
+  std::string payload;
+  if (task.kind() == v1::Task::SECAGG_ADVERTISE) {
+    const auto& cfg = task.config();
+    const int t = static_cast<int>(cfg.count("secagg_threshold") ? cfg.at("secagg_threshold") : 0);
+    const std::string context = secagg::RoundContext(
+        s->spec.federation(), static_cast<uint64_t>(task.round()), std::to_string(task.model_version()));
+    DF_ASSIGN_OR_RETURN(secagg::Client fresh, secagg::Client::Create(c.name, context, t));
+    s->secagg.emplace(std::move(fresh));
+    payload = s->secagg->advertisement().Serialize();
+  } else if (!s->secagg) {
+    return FailedPreconditionError("round " + std::to_string(task.round()) +
+                                   ": no secure-aggregation keys for this round (restarted?)");
+  } else if (task.kind() == v1::Task::SECAGG_SHARE) {
+    DF_ASSIGN_OR_RETURN(secagg::AdvertisementList u1, secagg::AdvertisementList::Parse(task.secagg()));
+    DF_ASSIGN_OR_RETURN(secagg::ShareBundle bundle, s->secagg->ShareKeys(u1));
+    payload = bundle.Serialize();
+  } else {
+    DF_ASSIGN_OR_RETURN(secagg::UnmaskRequest request, secagg::UnmaskRequest::Parse(task.secagg()));
+    DF_ASSIGN_OR_RETURN(secagg::UnmaskResponse response, s->secagg->Unmask(request));
+    payload = response.Serialize();
+  }
+  return client.SubmitSecAgg(task.round(), task.model_version(), task.kind(), payload);
 }
 
 Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
@@ -326,6 +380,11 @@ Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
         break;
       case v1::Task::EVALUATE:
         s = Evaluate(c, client, &state, *task);
+        break;
+      case v1::Task::SECAGG_ADVERTISE:
+      case v1::Task::SECAGG_SHARE:
+      case v1::Task::SECAGG_UNMASK:
+        s = SecAggPhase(c, client, &state, *task);
         break;
       default:
         continue;
