@@ -126,9 +126,6 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (o.rounds < 1) return refuse("federation.rounds must be >= 1");
   if (o.min_sites < 1) return refuse("federation.min_sites must be >= 1");
   if (o.expected_sites < 0) return refuse("federation.expected_sites must be >= 0");
-  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
-    return refuse("tls.ca, tls.cert and tls.key are required unless server.insecure = true");
-  }
   if (o.secure_aggregation) {
     if (o.min_sites < 2) {
       return refuse("security.secure_aggregation needs federation.min_sites >= 2 (a sum of one "
@@ -171,6 +168,11 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   if (o.lambda_sr < 0 || o.lambda_cf < 0) return refuse("training.lambda_sr and lambda_cf must be >= 0");
   if (o.max_concurrent_uploads < 1) return refuse("server.max_concurrent_uploads must be >= 1");
   if (o.state_dir.empty()) return refuse("server.state_dir must not be empty");
+  // Last, so that a test configuration without certificates still hears about its other
+  // mistakes first.
+  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
+    return refuse("tls.ca, tls.cert and tls.key are required unless server.insecure = true");
+  }
   return o;
 }
 

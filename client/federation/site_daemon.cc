@@ -294,16 +294,16 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
   o.tls.cert = c.GetString("site.cert");
   o.tls.key = c.GetString("site.key");
   const std::string where = path.empty() ? "configuration" : path;
-  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
-    return InvalidArgumentError(where + ": site.ca, site.cert and site.key are required unless "
-                                        "site.insecure = true");
-  }
   if (o.name.empty()) return InvalidArgumentError(where + ": site.name is required");
   if (o.data.empty()) return InvalidArgumentError(where + ": site.data is required");
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1)) {
     return InvalidArgumentError(where + ": site.validation_fraction must be in (0, 1)");
   }
   if (o.max_backoff_s <= 0) return InvalidArgumentError(where + ": site.max_backoff_s must be > 0");
+  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
+    return InvalidArgumentError(where + ": site.ca, site.cert and site.key are required unless "
+                                        "site.insecure = true");
+  }
   return o;
 }
 

@@ -12,10 +12,39 @@
 namespace dermfed::coordinator {
 namespace {
 
-TEST(CoordinatorConfigTest, DefaultsAreValid) {
+// No certificates and no explicit insecure flag: refused, naming the keys.
+TEST(CoordinatorConfigTest, DefaultsNeedCertificatesOrTheExplicitInsecureFlag) {
   auto c = LoadCoordinatorConfig("", {});
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->strategy.name, "fedavg");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("tls.ca, tls.cert and tls.key are required"),
+            std::string::npos)
+      << c.status();
+  auto insecure = LoadCoordinatorConfig("", {{"server.insecure", "true"}});
+  ASSERT_TRUE(insecure.ok()) << insecure.status();
+  EXPECT_EQ(insecure->strategy.name, "fedavg");
+  auto tls = LoadCoordinatorConfig("", {{"tls.ca", "ca.crt"}, {"tls.cert", "c.crt"}, {"tls.key", "c.key"}});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_FALSE(tls->insecure);
+}
+
+TEST(CoordinatorConfigTest, SecureAggregationRefusesStrategiesThatNeedEachUpdate) {
+  for (const char* strategy : {"fedmedian", "trimmed_mean", "krum"}) {
+    auto c = LoadCoordinatorConfig("", {{"server.insecure", "true"},
+                                        {"security.secure_aggregation", "true"},
+                                        {"strategy.name", strategy}});
+    ASSERT_FALSE(c.ok()) << strategy << " was accepted under secure aggregation";
+    EXPECT_NE(c.status().message().find("needs every site's own update"), std::string::npos)
+        << c.status();
+  }
+  auto one = LoadCoordinatorConfig("", {{"server.insecure", "true"},
+                                        {"security.secure_aggregation", "true"},
+                                        {"federation.min_sites", "1"}});
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.status().message().find("federation.min_sites >= 2"), std::string::npos);
+  auto ok = LoadCoordinatorConfig("", {{"server.insecure", "true"},
+                                       {"security.secure_aggregation", "true"},
+                                       {"strategy.name", "fedadam"}});
+  EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
 TEST(CoordinatorConfigTest, MinSitesAboveExpectedSitesNamesBothKeys) {
@@ -54,7 +83,13 @@ TEST(SiteConfigTest, NameAndDataAreRequired) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("site.name"), std::string::npos);
   auto d = client::LoadSiteConfig("", {{"site.name", "a"}, {"site.data", "/d"}});
-  EXPECT_TRUE(d.ok()) << d.status();
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("site.ca, site.cert and site.key are required"),
+            std::string::npos)
+      << d.status();
+  auto e = client::LoadSiteConfig("", {{"site.name", "a"}, {"site.data", "/d"},
+                                       {"site.insecure", "true"}});
+  EXPECT_TRUE(e.ok()) << e.status();
 }
 
 }  // namespace
