@@ -54,6 +54,11 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"security.secagg_threshold", T::kInt, "0", "Shamir threshold t: sites that must survive to unmask (0 = max(2, ceil(2n/3)) of the n selected)."},
       {"security.secagg_clip", T::kDouble, "1.0", "Per-element bound on an update under secure aggregation (values beyond are clipped before quantization)."},
       {"security.secagg_phase_deadline_s", T::kDouble, "120", "Seconds each key, share and unmask phase waits for the sites."},
+      {"dp.mode", T::kString, "off", "Client-level differential privacy (DP-FedAvg): off; central (the coordinator adds Gaussian noise to the aggregate); distributed (each site adds its share of the noise; needs secure aggregation)."},
+      {"dp.clip", T::kDouble, "1.0", "L2 norm every site clips its update to (the sensitivity C)."},
+      {"dp.noise_multiplier", T::kDouble, "1.0", "z: the noise on the sum of updates has standard deviation z*C."},
+      {"dp.delta", T::kDouble, "1e-5", "The delta of the (epsilon, delta) the accountant reports after every round."},
+      {"dp.epsilon_budget", T::kDouble, "0", "Stop the federation once epsilon exceeds this (0 = report only)."},
       {"security.max_update_norm", T::kDouble, "0", "Refuse plaintext updates whose L2 norm exceeds this (0 = no bound)."},
       {"tls.ca", T::kString, "", "The consortium CA certificate (PEM); clients must chain to it."},
       {"tls.cert", T::kString, "", "The coordinator's certificate (PEM, certs/issue.sh --role coordinator)."},
@@ -78,6 +83,11 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.audit_log = c.GetString("server.audit_log");
   o.max_update_norm = c.GetDouble("security.max_update_norm");
   o.secure_aggregation = c.GetBool("security.secure_aggregation");
+  o.dp_mode = c.GetString("dp.mode");
+  o.dp_clip = c.GetDouble("dp.clip");
+  o.dp_noise_multiplier = c.GetDouble("dp.noise_multiplier");
+  o.dp_delta = c.GetDouble("dp.delta");
+  o.dp_epsilon_budget = c.GetDouble("dp.epsilon_budget");
   o.secagg_threshold = static_cast<int>(c.GetInt("security.secagg_threshold"));
   o.secagg_clip = c.GetDouble("security.secagg_clip");
   o.secagg_phase_deadline_s = c.GetDouble("security.secagg_phase_deadline_s");
@@ -142,6 +152,19 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
                       "security.secure_aggregation reveals only their sum: use fedavg, fedprox, "
                       "fedadam, fedyogi or fedadagrad, or turn secure aggregation off");
       }
+    }
+  }
+  if (o.dp_mode != "off" && o.dp_mode != "central" && o.dp_mode != "distributed") {
+    return refuse("dp.mode must be off, central or distributed");
+  }
+  if (o.dp_mode != "off") {
+    if (!(o.dp_clip > 0)) return refuse("dp.clip must be > 0");
+    if (!(o.dp_noise_multiplier > 0)) return refuse("dp.noise_multiplier must be > 0");
+    if (!(o.dp_delta > 0 && o.dp_delta < 1)) return refuse("dp.delta must be in (0, 1)");
+    if (!(o.dp_epsilon_budget >= 0)) return refuse("dp.epsilon_budget must be >= 0");
+    if (o.dp_mode == "distributed" && !o.secure_aggregation) {
+      return refuse("dp.mode = distributed needs security.secure_aggregation = true (each site's "
+                    "share of the noise is too small to protect its update on its own)");
     }
   }
   if (!(o.max_update_norm >= 0)) return refuse("security.max_update_norm must be >= 0 (0 = no bound)");

@@ -57,6 +57,11 @@ struct CoordinatorConfig {
   std::string audit_log;  // "" = state_dir/audit.log
   double max_update_norm = 0;
   bool secure_aggregation = false;
+  std::string dp_mode = "off";  // off | central | distributed
+  double dp_clip = 1.0;
+  double dp_noise_multiplier = 1.0;
+  double dp_delta = 1e-5;
+  double dp_epsilon_budget = 0;
   int secagg_threshold = 0;  // 0 = max(2, ceil(2n/3))
   double secagg_clip = 1.0;
   double secagg_phase_deadline_s = 120;

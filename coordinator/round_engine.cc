@@ -147,6 +147,16 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
       for (const auto& [k, v] : strategy_->ConfigureFit(static_cast<int>(round_))) {
         (*task.mutable_config())[k] = v;
       }
+      if (config_.dp_mode != "off") {
+        auto& cfg = *task.mutable_config();
+        cfg["dp_clip"] = config_.dp_clip;
+        cfg["dp_unweighted"] = 1;  // DP-FedAvg: every site counts once
+        if (config_.dp_mode == "distributed" && secagg_) {
+          // Each of at least t surviving sites adds N(0, (zC)^2 / t): the sum has (zC)^2.
+          cfg["dp_stddev"] = config_.dp_noise_multiplier * config_.dp_clip /
+                             std::sqrt(secagg_config_["secagg_threshold"]);
+        }
+      }
       if (secagg_) {
         auto request = secagg_->MaskingRequestFor(site);
         if (!request.ok()) return false;  // not in U2: nothing to do this round
@@ -277,8 +287,11 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
     cv_.notify_all();
     return OkStatus();
   }
+  const bool dp = config_.dp_mode != "off";
+  // Under DP the sites clip to dp.clip; a plaintext update above it is refused.
+  const double bound = dp ? config_.dp_clip * (1 + 1e-4) : config_.max_update_norm;
   Status values = CheckUpdateValues(
-      delta, config_.max_update_norm,
+      delta, bound,
       "update from site '" + site + "' for round " + std::to_string(round));
   if (!values.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -294,7 +307,7 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
       return FailedPreconditionError("site '" + site + "': round " + std::to_string(round) +
                                      " closed while the update was being received");
     }
-    Status s = aggregator_->Fold(site, num_examples, delta);
+    Status s = aggregator_->Fold(site, dp ? 1 : num_examples, delta);
     if (!s.ok()) {
       LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, s.message());
       events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
@@ -552,6 +565,7 @@ Status RoundEngine::RunRound(int64_t round) {
   round_ = round;
   std::vector<std::string> selected = SelectSites(round);
   selected_ = std::set<std::string>(selected.begin(), selected.end());
+  dp_sample_rate_ = static_cast<double>(selected.size()) / std::max(1, ReadySites());
   reported_.clear();
   secagg_.reset();
   if (config_.secure_aggregation) {
@@ -639,6 +653,16 @@ Status RoundEngine::RunRound(int64_t round) {
   } else {
     DF_ASSIGN_OR_RETURN(delta, aggregator->Finish());
   }
+  if (config_.dp_mode == "central") {
+    // The mean of m clipped updates: noise z*C on the sum is z*C/m on the mean.
+    if (!dp_rng_) {
+      DF_ASSIGN_OR_RETURN(dp::SecureRng rng, dp::SecureRng::Create());
+      dp_rng_.emplace(std::move(rng));
+    }
+    DF_RETURN_IF_ERROR(dp::AddGaussianNoise(
+        &delta, config_.dp_noise_multiplier * config_.dp_clip / std::max(1, sites_reported),
+        *dp_rng_));
+  }
   DF_RETURN_IF_ERROR(strategy_->Apply(delta, &next));
   DF_ASSIGN_OR_RETURN(ModelState strategy_state, strategy_->SaveState());
   auto next_global = MakeGlobalModel(round, std::move(next));
@@ -676,6 +700,7 @@ Status RoundEngine::RunRound(int64_t round) {
   {
     std::lock_guard<std::mutex> g(mu_);
     global_ = next_global;
+    AccountRound(round);
   }
   return EvaluateRound(round);
 }
@@ -757,7 +782,13 @@ void RoundEngine::FinishEvaluation(int64_t round) {
     for (int p = 0; p < k; ++p) json << (p ? ", " : "") << total.at(t, p);
     json << "]";
   }
-  json << "], \"sites\": {" << sites_json.str() << "}}";
+  json << "]";
+  if (dp_spent_.count(round)) {
+    json << ", \"dp_epsilon\": " << JsonNumber(dp_spent_[round].first)
+         << ", \"dp_delta\": " << JsonNumber(config_.dp_delta)
+         << ", \"dp_sample_rate\": " << JsonNumber(dp_spent_[round].second);
+  }
+  json << ", \"sites\": {" << sites_json.str() << "}}";
   (void)store_->RecordGlobalMetrics(round, json.str());
   {
     v1::Event e;
@@ -789,6 +820,23 @@ Status RoundEngine::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     start = round_;
   }
+  if (start > 0 && config_.dp_mode != "off") {
+    // Replay the privacy accountant over the completed rounds (their sample rates are in
+    // the recorded metrics; a round without one counts as q = 1, the worst case).
+    auto metrics = store_->GlobalMetrics();
+    std::map<int64_t, double> rates;
+    if (metrics.ok()) {
+      for (const auto& [r, json] : *metrics) {
+        const auto at = json.find("\"dp_sample_rate\": ");
+        if (at != std::string::npos) rates[r] = std::strtod(json.c_str() + at + 18, nullptr);
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int64_t r = 1; r <= start; ++r) {
+      dp_sample_rate_ = rates.count(r) && rates[r] > 0 && rates[r] <= 1 ? rates[r] : 1.0;
+      AccountRound(r);
+    }
+  }
   if (start > 0) {
     LogInfo(kLog, "resuming after completed round %d", start);
     // A crash during the last round's evaluation left it unevaluated: evaluate it now, so
@@ -814,6 +862,10 @@ Status RoundEngine::Run() {
       continue;
     }
     ++round;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (budget_exhausted_) break;
+    }
   }
   bool stopped;
   int64_t last_version;
@@ -824,7 +876,10 @@ Status RoundEngine::Run() {
     last_version = global_->version;
     if (!stopped) {
       events_.Publish(v1::Event::FEDERATION_DONE, round_, global_->version, "",
-                      "all " + std::to_string(config_.rounds) + " rounds complete");
+                      budget_exhausted_ ? "the privacy budget is spent after round " +
+                                              std::to_string(global_->version)
+                                        : "all " + std::to_string(config_.rounds) +
+                                              " rounds complete");
     }
   }
   cv_.notify_all();
@@ -839,6 +894,26 @@ Status RoundEngine::Run() {
 }
 
 void RoundEngine::Stop() { (void)Stop("operator", "signal"); }
+
+void RoundEngine::AccountRound(int64_t round) {
+  if (config_.dp_mode == "off") return;
+  Status s = accountant_.Step(config_.dp_noise_multiplier, dp_sample_rate_);
+  auto spent = s.ok() ? accountant_.Spent(config_.dp_delta) : StatusOr<dp::PrivacySpent>(s);
+  if (!spent.ok()) {
+    LogError(kLog, "round=%d privacy accountant: %s", round, spent.status().message());
+    return;
+  }
+  dp_spent_[round] = {spent->epsilon, dp_sample_rate_};
+  LogInfo(kLog, "round=%d privacy spent: epsilon %.4f at delta %g (noise multiplier %.3f, sample "
+          "rate %.3f, %d rounds)", round, spent->epsilon, config_.dp_delta,
+          config_.dp_noise_multiplier, dp_sample_rate_, accountant_.total_steps());
+  if (config_.dp_epsilon_budget > 0 && spent->epsilon >= config_.dp_epsilon_budget) {
+    budget_exhausted_ = true;
+    LogWarning(kLog, "round=%d the privacy budget (dp.epsilon_budget = %g) is spent: epsilon %.4f; "
+               "the federation ends after this round", round, config_.dp_epsilon_budget,
+               spent->epsilon);
+  }
+}
 
 void RoundEngine::Audit(const std::string& actor, const std::string& role,
                         const std::string& action, const std::string& site, int64_t round,

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "common/audit/audit_log.h"
+#include "common/dp/noise.h"
+#include "common/dp/rdp_accountant.h"
 #include "common/model_state.h"
 #include "common/secagg/model_vector.h"
 #include "common/secagg/server.h"
@@ -178,6 +180,14 @@ class RoundEngine {
   std::string secagg_request_;                    // the phase's request (serialized)
   std::set<std::string> secagg_expected_;
   std::set<std::string> secagg_answered_;
+  // Differential privacy (dp.mode).
+  dp::RdpAccountant accountant_;
+  std::optional<dp::SecureRng> dp_rng_;
+  double dp_sample_rate_ = 1;          // of the round in progress
+  std::map<int64_t, std::pair<double, double>> dp_spent_;  // round -> (epsilon, sample rate)
+  bool budget_exhausted_ = false;
+  // DP bookkeeping after a round's aggregate: accountant step, report, budget.
+  void AccountRound(int64_t round);
   // The last older version a researcher downloaded, so a resumed download does not reload it.
   std::shared_ptr<const GlobalModel> download_cache_;
 };

@@ -16,6 +16,7 @@
 #include "client/loader.h"
 #include "client/site_data.h"
 #include "client/trainer.h"
+#include "common/dp/noise.h"
 #include "common/secagg/client.h"
 #include "common/secagg/messages.h"
 #include "common/secagg/model_vector.h"
@@ -163,7 +164,19 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   LogInfo(kLog, "site=%s round=%d version=%d trained %d steps in %.1f s, loss %.4f; uploading%s",
           c.name, round, task.model_version(), steps, seconds, loss / n,
           task.secagg().empty() ? "" : " (masked)");
-  const int64_t examples = static_cast<int64_t>(s->split.train.size());
+  // Differential privacy: clip to the federation's bound, add this site's noise share
+  // (distributed DP), and count once (DP-FedAvg).
+  const bool dp = cfg.count("dp_clip") && cfg.at("dp_clip") > 0;
+  if (dp) {
+    DF_ASSIGN_OR_RETURN(double norm, dp::ClipToNorm(&delta, cfg.at("dp_clip")));
+    metrics["update_norm"] = norm;
+    if (cfg.count("dp_stddev") && cfg.at("dp_stddev") > 0) {
+      DF_ASSIGN_OR_RETURN(dp::SecureRng rng, dp::SecureRng::Create());
+      DF_RETURN_IF_ERROR(dp::AddGaussianNoise(&delta, cfg.at("dp_stddev"), rng));
+    }
+  }
+  const int64_t examples =
+      dp && cfg.count("dp_unweighted") ? 1 : static_cast<int64_t>(s->split.train.size());
   if (task.secagg().empty()) {
     return client.PushUpdate(round, task.model_version(), examples, delta, metrics);
   }
