@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <thread>
@@ -112,6 +113,14 @@ Status RememberLocalTensors(SiteState* s) {
   return OkStatus();
 }
 
+// Fault injection for tests (site.debug_fault): the process dies here, as a crash would.
+void MaybeFault(const SiteConfig& c, const char* where, int64_t round) {
+  if (c.debug_fault == where && c.debug_fault_round == round) {
+    LogWarning(kLog, "site=%s round=%d site.debug_fault: exiting %s", c.name, round, where);
+    std::_Exit(3);
+  }
+}
+
 Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
   const int64_t round = task.round();
   DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
@@ -197,7 +206,10 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   uint32_t* words = reinterpret_cast<uint32_t*>(masked.data());
   DF_RETURN_IF_ERROR(secagg::EncodeWeighted(delta, layout, examples, q, words));
   DF_RETURN_IF_ERROR(s->secagg->MaskInPlace(absl::Span<uint32_t>(words, layout.words), request));
-  return client.PushUpdate(round, task.model_version(), 0, masked, metrics, /*masked=*/true);
+  DF_RETURN_IF_ERROR(
+      client.PushUpdate(round, task.model_version(), 0, masked, metrics, /*masked=*/true));
+  MaybeFault(c, "exit_after_masked_upload", round);
+  return OkStatus();
 }
 
 // The key, share and unmask phases of secure aggregation.
@@ -224,7 +236,9 @@ Status SecAggPhase(const SiteConfig& c, FederationClient& client, SiteState* s,
     DF_ASSIGN_OR_RETURN(secagg::UnmaskResponse response, s->secagg->Unmask(request));
     payload = response.Serialize();
   }
-  return client.SubmitSecAgg(task.round(), task.model_version(), task.kind(), payload);
+  DF_RETURN_IF_ERROR(client.SubmitSecAgg(task.round(), task.model_version(), task.kind(), payload));
+  if (task.kind() == v1::Task::SECAGG_SHARE) MaybeFault(c, "exit_after_share", task.round());
+  return OkStatus();
 }
 
 Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
@@ -278,6 +292,8 @@ const std::vector<ConfigKey>& SiteConfigKeys() {
       {"site.device", T::kString, "auto", "auto, cpu, cuda or cuda:N."},
       {"site.max_backoff_s", T::kDouble, "30", "Longest wait between reconnection attempts."},
       {"site.max_steps_per_round", T::kInt, "0", "Cap on local training steps per round (0 = the full local epochs)."},
+      {"site.debug_fault", T::kString, "", "Tests only: crash on purpose in round site.debug_fault_round, at exit_after_share or exit_after_masked_upload (secure aggregation dropouts)."},
+      {"site.debug_fault_round", T::kInt, "1", "Tests only: the round site.debug_fault strikes in."},
       {"site.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
       {"site.ca", T::kString, "", "The consortium CA certificate (PEM); the coordinator must chain to it."},
       {"site.cert", T::kString, "", "This site's certificate (PEM, certs/issue.sh --role site)."},
@@ -302,6 +318,13 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
   o.device = c.GetString("site.device");
   o.max_backoff_s = c.GetDouble("site.max_backoff_s");
   o.max_steps_per_round = static_cast<int>(c.GetInt("site.max_steps_per_round"));
+  o.debug_fault = c.GetString("site.debug_fault");
+  o.debug_fault_round = c.GetInt("site.debug_fault_round");
+  if (!o.debug_fault.empty() && o.debug_fault != "exit_after_share" &&
+      o.debug_fault != "exit_after_masked_upload") {
+    return InvalidArgumentError("site.debug_fault must be exit_after_share or "
+                                "exit_after_masked_upload");
+  }
   o.insecure = c.GetBool("site.insecure");
   o.tls.ca = c.GetString("site.ca");
   o.tls.cert = c.GetString("site.cert");
