@@ -162,6 +162,8 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
         if (!request.ok()) return false;  // not in U2: nothing to do this round
         for (const auto& [k, v] : secagg_config_) (*task.mutable_config())[k] = v;
         task.set_secagg(request->Serialize());
+        task.set_upload_key(reinterpret_cast<const char*>(upload_key_->public_key.data()),
+                            upload_key_->public_key.size());
       }
       return true;
     }
@@ -196,6 +198,18 @@ StatusOr<std::shared_ptr<const GlobalModel>> RoundEngine::GetModel(const std::st
 std::shared_ptr<const GlobalModel> RoundEngine::CurrentModel() {
   std::lock_guard<std::mutex> lock(mu_);
   return global_;
+}
+
+StatusOr<secagg::UploadOpener> RoundEngine::UploadOpenerFor(const std::string& site, int64_t round,
+                                                            int64_t version,
+                                                            const std::string& site_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!secagg_ || !upload_key_ || round != round_ || version != global_->version) {
+    return FailedPreconditionError("masked update from site '" + site + "' for round " +
+                                   std::to_string(round) + ": that round is not collecting masked "
+                                   "updates");
+  }
+  return secagg::UploadOpener::Create(upload_key_->private_key, site_key, site, round, version);
 }
 
 size_t RoundEngine::MaskedUpdateWords() {
@@ -452,6 +466,8 @@ Status RoundEngine::SecAggSetup(std::unique_lock<std::mutex>& lock, int64_t roun
   DF_ASSIGN_OR_RETURN(secagg::Server server,
                       secagg::Server::Create(context, participants, t, secagg_layout_.words));
   secagg_.emplace(std::move(server));
+  DF_ASSIGN_OR_RETURN(crypto::KeyPair upload_key, crypto::GenerateKeyPair());
+  upload_key_.emplace(std::move(upload_key));
   secagg_config_ = {{"secagg_threshold", t},
                     {"secagg_scale", secagg_params_.scale},
                     {"secagg_clip", secagg_params_.clip},

@@ -32,6 +32,8 @@
 #include "common/model_state.h"
 #include "common/secagg/model_vector.h"
 #include "common/secagg/server.h"
+#include "common/secagg/upload_seal.h"
+#include "common/crypto/x25519.h"
 #include "common/status.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/event_log.h"
@@ -69,6 +71,9 @@ class RoundEngine {
                      int64_t num_examples, bool masked = false);
   // Under secure aggregation: the words of this round's masked vector (0 when off).
   size_t MaskedUpdateWords();
+  // Opens the seal on `site`'s masked upload for `round` (its header's site key).
+  StatusOr<secagg::UploadOpener> UploadOpenerFor(const std::string& site, int64_t round,
+                                                 int64_t version, const std::string& site_key);
   // The layout an update must have (the current global model).
   std::shared_ptr<const GlobalModel> CurrentModel();
   Status SubmitUpdate(const std::string& site, int64_t round, int64_t version,
@@ -174,6 +179,7 @@ class RoundEngine {
   audit::AuditLog* audit_ = nullptr;
   // Secure aggregation of the current round.
   std::optional<secagg::Server> secagg_;
+  std::optional<crypto::KeyPair> upload_key_;  // this round's key the uploads are sealed to
   secagg::VectorLayout secagg_layout_;
   secagg::QuantParams secagg_params_;
   std::map<std::string, double> secagg_config_;  // sent with every secagg task

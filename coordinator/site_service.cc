@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "common/log.h"
 #include "common/model_transfer.h"
@@ -159,8 +160,22 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
                           : ChunkAssembler::Start(header.manifest(), header.sha256(), what,
                                                   &global->state, global->state.size_bytes());
   if (!assembler.ok()) return ToGrpc(assembler.status());
+  // Masked updates arrive sealed chunk by chunk (bound to this site's identity, the round,
+  // the version and the offset); each is opened before it is assembled.
+  std::optional<secagg::UploadOpener> opener;
+  if (masked) {
+    auto o = engine_->UploadOpenerFor(*site, header.round(), header.model_version(),
+                                      header.seal_public_key());
+    if (!o.ok()) return ToGrpc(o.status());
+    opener.emplace(std::move(o).value());
+  }
+  auto add = [&](const v1::ModelChunk& c) -> Status {
+    if (!opener) return assembler->Add(c.offset(), c.data());
+    DF_ASSIGN_OR_RETURN(std::string plain, opener->Open(c.offset(), c.data()));
+    return assembler->Add(c.offset(), plain);
+  };
   if (!first.data().empty()) {
-    Status s = assembler->Add(first.offset(), first.data());
+    Status s = add(first);
     if (!s.ok()) return ToGrpc(s);
   }
   v1::ModelChunk chunk;
@@ -168,7 +183,7 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
     if (chunk.has_header()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, what + ": a second header");
     }
-    Status s = assembler->Add(chunk.offset(), chunk.data());
+    Status s = add(chunk);
     if (!s.ok()) return ToGrpc(s);
   }
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, what + ": cancelled");

@@ -116,7 +116,7 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
 Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_examples,
                                     const ModelState& delta,
                                     const std::map<std::string, double>& train_metrics,
-                                    bool masked) {
+                                    bool masked, const secagg::UploadSealer* sealer) {
   grpc::ClientContext ctx;
   v1::PushAck ack;
   auto writer = stub_->PushUpdate(&ctx, &ack);
@@ -127,6 +127,7 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
   h->set_site_name(site_);
   h->set_num_examples(num_examples);
   h->set_secagg_masked(masked);
+  if (sealer) h->set_seal_public_key(sealer->public_key());
   *h->mutable_manifest() = ManifestToProto(delta);
   const auto digest = BufferDigest(delta);
   h->set_sha256(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -137,6 +138,15 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
     chunk.set_offset(off);
     chunk.set_data(reinterpret_cast<const char*>(delta.data()) + off,
                    std::min<uint64_t>(kChunkBytes, delta.size_bytes() - off));
+    if (sealer) {
+      auto sealed = sealer->Seal(off, chunk.data());
+      if (!sealed.ok()) {
+        writer->WritesDone();
+        (void)writer->Finish();
+        return sealed.status();
+      }
+      chunk.set_data(std::move(sealed).value());
+    }
     ok = writer->Write(chunk);
   }
   writer->WritesDone();

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/model_state.h"
+#include "common/secagg/upload_seal.h"
 #include "common/status.h"
 #include "dermfed/v1/federation.grpc.pb.h"
 
@@ -44,8 +45,10 @@ class FederationClient {
   // Downloads model `version`; retries a broken stream from where it stopped.
   StatusOr<ModelState> PullModel(int64_t version, uint64_t max_bytes);
   // masked: a secure-aggregation masked vector (num_examples 0: the weight is inside).
+  // sealer (masked updates): seals every chunk to the round's upload key.
   Status PushUpdate(int64_t round, int64_t version, int64_t num_examples, const ModelState& delta,
-                    const std::map<std::string, double>& train_metrics, bool masked = false);
+                    const std::map<std::string, double>& train_metrics, bool masked = false,
+                    const secagg::UploadSealer* sealer = nullptr);
   Status SubmitSecAgg(int64_t round, int64_t version, v1::Task::Kind phase,
                       const std::string& payload);
   Status ReportMetrics(const v1::MetricsReport& report);

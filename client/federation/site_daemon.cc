@@ -206,8 +206,11 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   uint32_t* words = reinterpret_cast<uint32_t*>(masked.data());
   DF_RETURN_IF_ERROR(secagg::EncodeWeighted(delta, layout, examples, q, words));
   DF_RETURN_IF_ERROR(s->secagg->MaskInPlace(absl::Span<uint32_t>(words, layout.words), request));
-  DF_RETURN_IF_ERROR(
-      client.PushUpdate(round, task.model_version(), 0, masked, metrics, /*masked=*/true));
+  DF_ASSIGN_OR_RETURN(secagg::UploadSealer sealer,
+                      secagg::UploadSealer::Create(task.upload_key(), c.name, round,
+                                                   task.model_version()));
+  DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), 0, masked, metrics,
+                                       /*masked=*/true, &sealer));
   MaybeFault(c, "exit_after_masked_upload", round);
   return OkStatus();
 }
