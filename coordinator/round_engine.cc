@@ -15,7 +15,6 @@
 #include "common/model_transfer.h"
 #include "common/secagg/messages.h"
 #include "common/secagg/protocol.h"
-#include "coordinator/update_check.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -221,11 +220,7 @@ Status RoundEngine::CheckUpdate(const std::string& site, int64_t round, int64_t 
                                 int64_t num_examples, bool masked) {
   std::lock_guard<std::mutex> lock(mu_);
   Status s = CheckUpdateLocked(site, round, version, num_examples, masked);
-  if (!s.ok()) {
-    events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
-    Audit(site, "site", "reject", site, round, false, std::string(s.message()));
-  }
-  return s;
+  return s.ok() ? s : RejectLocked(site, round, version, s);
 }
 
 Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
@@ -259,94 +254,79 @@ Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, in
   return OkStatus();
 }
 
+Status RoundEngine::RejectLocked(const std::string& site, int64_t round, int64_t version,
+                                 const Status& why) {
+  LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, why.message());
+  events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(why.message()));
+  Audit(site, "site", "reject", site, round, false, std::string(why.message()));
+  return why;
+}
+
 Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t version,
                                  int64_t num_examples, const ModelState& delta,
                                  const std::map<std::string, double>& train_metrics, bool masked) {
   DF_RETURN_IF_ERROR(CheckUpdate(site, round, version, num_examples, masked));
-  if (masked) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const std::string what = "masked update from site '" + site + "' for round " + std::to_string(round);
-    if (phase_ != Phase::kTrain || round != round_ || reported_.count(site) || !secagg_) {
-      return FailedPreconditionError(what + ": the round closed while it was being received");
-    }
-    Status s = secagg::CheckMaskedLayout(delta, secagg_layout_.words, what);
-    if (s.ok()) {
-      s = secagg_->AddMaskedInput(
-          site, absl::Span<const uint32_t>(reinterpret_cast<const uint32_t*>(delta.data()),
-                                           secagg_layout_.words));
+  const bool dp = config_.dp_mode != "off";
+  const std::string what = std::string(masked ? "masked update" : "update") + " from site '" +
+                           site + "' for round " + std::to_string(round);
+  // A plaintext update's norm bound (dp.clip under DP: the sites clip to it). Finite values
+  // are checked by the aggregator's Fold; a masked update's values are not visible.
+  const double bound = dp ? config_.dp_clip * (1 + 1e-4) : config_.max_update_norm;
+  if (!masked && bound > 0) {
+    StatusOr<double> norm = dp::L2Norm(delta);
+    Status s = norm.ok() ? OkStatus() : norm.status();
+    if (s.ok() && *norm > bound) {
+      s = InvalidArgumentError(what + ": L2 norm " + std::to_string(*norm) + " exceeds the bound " +
+                               std::to_string(bound) +
+                               (dp ? " (dp.clip)" : " (security.max_update_norm)"));
     }
     if (!s.ok()) {
-      LogWarning(kLog, "site=%s round=%d masked update refused: %s", site, round, s.message());
-      events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
-      Audit(site, "site", "reject", site, round, false, std::string(s.message()));
-      return s;
+      std::lock_guard<std::mutex> lock(mu_);
+      return RejectLocked(site, round, version, s);
     }
-    reported_.insert(site);
-    Site& who = sites_[site];
-    ++who.rounds_contributed;
-    who.last_round = round;
-    who.dropped_last = false;
-    Audit(site, "site", "upload", site, round, true, "masked, version " + std::to_string(version));
-    v1::Event e;
-    e.set_kind(v1::Event::UPDATE_RECEIVED);
-    e.set_round(round);
-    e.set_model_version(version);
-    e.set_site(site);
-    e.set_message("masked update " + std::to_string(reported_.size()) + " of " +
-                  std::to_string(selected_.size()) + " folded");
-    CopyMetrics(train_metrics, &e);
-    events_.Publish(std::move(e));
-    LogInfo(kLog, "site=%s round=%d version=%d masked update folded (%d/%d)", site, round, version,
-            reported_.size(), selected_.size());
-    cv_.notify_all();
-    return OkStatus();
-  }
-  const bool dp = config_.dp_mode != "off";
-  // Under DP the sites clip to dp.clip; a plaintext update above it is refused.
-  const double bound = dp ? config_.dp_clip * (1 + 1e-4) : config_.max_update_norm;
-  Status values = CheckUpdateValues(
-      delta, bound,
-      "update from site '" + site + "' for round " + std::to_string(round));
-  if (!values.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, values.message());
-    events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(values.message()));
-    Audit(site, "site", "reject", site, round, false, std::string(values.message()));
-    return values;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Re-checked under the same lock as the fold: the round cannot have moved on.
-    if (phase_ != Phase::kTrain || round != round_ || reported_.count(site)) {
-      return FailedPreconditionError("site '" + site + "': round " + std::to_string(round) +
-                                     " closed while the update was being received");
+    if (phase_ != Phase::kTrain || round != round_ || reported_.count(site) ||
+        masked != secagg_.has_value()) {
+      return FailedPreconditionError(what + ": the round closed while it was being received");
     }
-    Status s = aggregator_->Fold(site, dp ? 1 : num_examples, delta);
-    if (!s.ok()) {
-      LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, s.message());
-      events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(s.message()));
-      Audit(site, "site", "reject", site, round, false, std::string(s.message()));
-      return s;
+    Status s;
+    if (masked) {
+      s = secagg::CheckMaskedLayout(delta, secagg_layout_.words, what);
+      if (s.ok()) {
+        s = secagg_->AddMaskedInput(
+            site, absl::Span<const uint32_t>(reinterpret_cast<const uint32_t*>(delta.data()),
+                                             secagg_layout_.words));
+      }
+    } else {
+      s = aggregator_->Fold(site, dp ? 1 : num_examples, delta);
+      if (!s.ok()) s = Status(s.code(), what + " refused: " + std::string(s.message()));
     }
+    if (!s.ok()) return RejectLocked(site, round, version, s);
     reported_.insert(site);
-    Audit(site, "site", "upload", site, round, true,
-          "version " + std::to_string(version) + ", num_examples " + std::to_string(num_examples));
     Site& who = sites_[site];
     ++who.rounds_contributed;
     who.last_round = round;
     who.dropped_last = false;
+    const std::string detail = (masked ? "masked, version " : "version ") + std::to_string(version) +
+                               (masked ? "" : ", num_examples " + std::to_string(num_examples));
+    Audit(site, "site", "upload", site, round, true, detail);
     v1::Event e;
     e.set_kind(v1::Event::UPDATE_RECEIVED);
     e.set_round(round);
     e.set_model_version(version);
     e.set_site(site);
-    e.set_message("update " + std::to_string(reported_.size()) + " of " +
-                  std::to_string(selected_.size()) + " folded");
+    e.set_message(std::string(masked ? "masked update " : "update ") +
+                  std::to_string(reported_.size()) + " of " + std::to_string(selected_.size()) +
+                  " folded");
     CopyMetrics(train_metrics, &e);
-    (*e.mutable_metrics())["num_examples"] = static_cast<double>(num_examples);
+    if (!masked) (*e.mutable_metrics())["num_examples"] = static_cast<double>(num_examples);
     events_.Publish(std::move(e));
-    LogInfo(kLog, "site=%s round=%d version=%d update folded (%d/%d, n=%d, loss=%.4f)", site,
-            round, version, reported_.size(), selected_.size(), num_examples,
+    LogInfo(kLog, "site=%s round=%d version=%d %s folded (%d/%d%s, loss=%.4f)", site, round,
+            version, masked ? "masked update" : "update", reported_.size(), selected_.size(),
+            masked ? "" : ", n=" + std::to_string(num_examples),
             train_metrics.count("loss") ? train_metrics.at("loss") : NAN);
   }
   cv_.notify_all();

@@ -145,6 +145,8 @@ class RoundEngine {
   v1::FederationStatus::State StateLocked() const;
   Status CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,
                            int64_t num_examples, bool masked);
+  // Logs, publishes and audits a refused update; returns `why`.
+  Status RejectLocked(const std::string& site, int64_t round, int64_t version, const Status& why);
   // Secure aggregation around the train phase: keys and shares before (selected_ becomes
   // the sites that shared), unmasking after; returns the weighted mean delta.
   Status SecAggSetup(std::unique_lock<std::mutex>& lock, int64_t round);

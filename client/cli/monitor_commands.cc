@@ -177,8 +177,7 @@ Status PrintSites(const MonitorFlags& f) {
 }
 
 std::string EventLine(const v1::Event& e) {
-  std::string kind = v1::Event::Kind_Name(e.kind());
-  for (auto& c : kind) c = c == '_' ? ' ' : static_cast<char>(std::tolower(c));
+  const std::string kind = HumanName(v1::Event::Kind_Name(e.kind()));
   std::string line = Utc(e.unix_ms()) + " #" + std::to_string(e.seq()) + " round " +
                      std::to_string(e.round()) + " " + kind;
   if (!e.site().empty()) line += " " + e.site();

@@ -93,12 +93,15 @@ StatusOr<v1::ControlResponse> MonitorClient::Stop(const std::string& reason) {
   return Control(&v1::MonitorService::Stub::Stop, reason, "stop");
 }
 
-std::string StateName(v1::FederationStatus::State state) {
-  std::string name = v1::FederationStatus::State_Name(state);
+std::string HumanName(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
     return c == '_' ? ' ' : static_cast<char>(std::tolower(c));
   });
   return name;
+}
+
+std::string StateName(v1::FederationStatus::State state) {
+  return HumanName(v1::FederationStatus::State_Name(state));
 }
 
 }  // namespace dermfed::client

@@ -50,7 +50,8 @@ class MonitorClient {
   std::chrono::seconds timeout_;
 };
 
-// "WAITING_FOR_SITES" -> "waiting for sites".
+// An enum value's name for people: "WAITING_FOR_SITES" -> "waiting for sites".
+std::string HumanName(std::string enum_name);
 std::string StateName(v1::FederationStatus::State state);
 
 }  // namespace dermfed::client

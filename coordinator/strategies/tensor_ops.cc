@@ -45,8 +45,8 @@ int64_t FirstAllOnesExponent(const uint8_t* data, int64_t numel, Bits exponent_m
 
 std::string DescribeNonFinite(const uint8_t* data, DType dtype, int64_t i) {
   const double v = LoadAsDouble(data, dtype, i);
-  return std::string(std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")) + " at element " +
-         std::to_string(i);
+  return std::string("a non-finite value (") + (std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")) +
+         ") at element " + std::to_string(i);
 }
 
 }  // namespace
