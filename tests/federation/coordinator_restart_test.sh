@@ -19,22 +19,9 @@ DERMFED="$1"
 COORDINATOR="$2"
 SITE="$3"
 PY=/usr/bin/python3
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-restart.XXXXXX")"
-PIDS=()
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "$rc" -ne 0 ]; then
-    for f in "$WORK"/logs/*; do echo "----- $f (last 30 lines)"; tail -n 30 "$f"; done
-  fi
-  if [ -n "${DERMFED_TEST_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mkdir -p "$WORK/logs"
+# shellcheck source=../harness.sh
+source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
+harness_start restart
 START=$(date +%s)
 
 # Small data, two sites.

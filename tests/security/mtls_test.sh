@@ -15,22 +15,9 @@ DERMFED="$1"
 COORDINATOR="$2"
 SITE="$3"
 CERTS="$4"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-mtls.XXXXXX")"
-PIDS=()
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "$rc" -ne 0 ]; then
-    for f in "$WORK"/logs/*; do echo "----- $f (last 30 lines)"; tail -n 30 "$f"; done
-  fi
-  if [ -n "${DERMFED_TEST_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mkdir -p "$WORK/logs"
+# shellcheck source=../harness.sh
+source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
+harness_start mtls
 PKI="$WORK/pki"
 bash "$CERTS/make-test-pki.sh" "$PKI" --sites 2 >"$WORK/logs/pki.log" 2>&1 || fail "make-test-pki.sh failed"
 

@@ -13,17 +13,9 @@
 # usage: secagg_federation_test.sh DERMFED
 set -uo pipefail
 DERMFED="$1"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-secagg.XXXXXX")"
-cleanup() {
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    for f in "$WORK"/*/logs/coordinator.log; do echo "----- $f"; tail -n 30 "$f"; done
-  fi
-  if [ -n "${DERMFED_TEST_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../harness.sh
+source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
+harness_start secagg
 
 "$DERMFED" datagen --format pad-ufes-20 --out "$WORK/data" --images 150 --image-size 32 \
   --seed 11 >/dev/null 2>&1 || fail "datagen failed"

@@ -1,0 +1,30 @@
+# Sourced by the integration test scripts: a work folder, process cleanup, failure.
+#   harness_start NAME  makes $WORK (with $WORK/logs) and the array PIDS. On exit: kills every
+#                       process in PIDS, prints the tail of every log (WORK/logs/* and
+#                       WORK/*/logs/*) if the test failed, and removes WORK unless
+#                       DERMFED_TEST_KEEP=1.
+#   fail MESSAGE        ends the test: FAIL: MESSAGE.
+harness_start() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-$1.XXXXXX")"
+  PIDS=()
+  mkdir -p "$WORK/logs"
+  trap harness_cleanup EXIT
+  trap 'exit 1' INT TERM
+}
+
+harness_cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ "$rc" -ne 0 ]; then
+    for f in "$WORK"/logs/* "$WORK"/*/logs/*; do
+      [ -f "$f" ] || continue
+      echo "----- $f (last 30 lines)"
+      tail -n 30 "$f"
+    done
+  fi
+  if [ -n "${DERMFED_TEST_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
