@@ -7,8 +7,10 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -58,74 +60,31 @@ StatusOr<X509Ptr> ReadCert(const std::string& path, const std::string& what) {
                            [](BIO* b) { return PEM_read_bio_X509(b, nullptr, nullptr, nullptr); });
 }
 
-// Refuses revoked client certificates; reloads the CRL file when its mtime or size changes.
+// Refuses revoked client certificates (the RevocationList re-reads the CRL file).
 class CrlVerifier : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  CrlVerifier(std::string crl_path, PkeyPtr ca_key)
-      : crl_path_(std::move(crl_path)), ca_key_(std::move(ca_key)) {}
+  explicit CrlVerifier(std::unique_ptr<RevocationList> crl) : crl_(std::move(crl)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
-    *sync_status = Check(std::string(request->peer_cert().data(), request->peer_cert().size()));
+    const std::string pem(request->peer_cert().data(), request->peer_cert().size());
+    auto cert = ParsePem<X509Ptr>(pem, "peer certificate", [](BIO* b) {
+      return PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+    });
+    if (!cert.ok()) {
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no peer certificate");
+      return true;
+    }
+    Status s = crl_->Check(cert->get());
+    *sync_status = s.ok() ? grpc::Status::OK
+                          : grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                                         std::string(s.message()));
     return true;
   }
   void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
 
  private:
-  grpc::Status Check(const std::string& peer_pem) {
-    auto cert = ParsePem<X509Ptr>(peer_pem, "peer certificate", [](BIO* b) {
-      return PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
-    });
-    if (!cert.ok()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no peer certificate");
-    std::lock_guard<std::mutex> lock(mu_);
-    Status loaded = Reload();
-    if (!loaded.ok()) {
-      // Fail closed: without a valid CRL nobody is let in.
-      LogError(kLog, "refusing a connection: %s", loaded.message());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "revocation list unavailable");
-    }
-    X509_REVOKED* revoked = nullptr;
-    if (X509_CRL_get0_by_serial(crl_.get(), &revoked, X509_get_serialNumber(cert->get())) == 1) {
-      char subject[256];
-      X509_NAME_oneline(X509_get_subject_name(cert->get()), subject, sizeof(subject));
-      LogWarning(kLog, "refused a revoked certificate: %s", subject);
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          std::string("certificate revoked: ") + subject);
-    }
-    return grpc::Status::OK;
-  }
-
-  Status Reload() {
-    struct stat st {};
-    if (stat(crl_path_.c_str(), &st) != 0) {
-      return NotFoundError("tls.crl: cannot read '" + crl_path_ + "'");
-    }
-    if (crl_ && st.st_mtim.tv_sec == mtime_.tv_sec && st.st_mtim.tv_nsec == mtime_.tv_nsec &&
-        st.st_size == size_) {
-      return OkStatus();
-    }
-    DF_ASSIGN_OR_RETURN(std::string pem, ReadFile(crl_path_, "tls.crl"));
-    DF_ASSIGN_OR_RETURN(CrlPtr crl, ParsePem<CrlPtr>(pem, "tls.crl '" + crl_path_ + "'", [](BIO* b) {
-                          return PEM_read_bio_X509_CRL(b, nullptr, nullptr, nullptr);
-                        }));
-    if (X509_CRL_verify(crl.get(), ca_key_.get()) != 1) {
-      return PermissionDeniedError("tls.crl '" + crl_path_ + "' is not signed by the consortium CA");
-    }
-    const bool first = crl_ == nullptr;
-    crl_ = std::move(crl);
-    mtime_ = st.st_mtim;
-    size_ = st.st_size;
-    LogInfo(kLog, "%s revocation list %s (%d revoked)", first ? "loaded" : "reloaded", crl_path_,
-            sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl_.get())));
-    return OkStatus();
-  }
-
-  const std::string crl_path_;
-  const PkeyPtr ca_key_;
-  std::mutex mu_;
-  CrlPtr crl_;
-  timespec mtime_{};
-  off_t size_ = 0;
+  std::unique_ptr<RevocationList> crl_;
 };
 
 std::shared_ptr<grpc::experimental::CertificateProviderInterface> Provider(const TlsFiles& f) {
@@ -165,10 +124,9 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsFi
   options.watch_identity_key_cert_pairs();
   options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!f.crl.empty()) {
-    DF_ASSIGN_OR_RETURN(X509Ptr ca, ReadCert(f.ca, "tls.ca"));
-    PkeyPtr ca_key(X509_get_pubkey(ca.get()));
+    DF_ASSIGN_OR_RETURN(std::unique_ptr<RevocationList> crl, RevocationList::Open(f.crl, f.ca));
     options.set_certificate_verifier(
-        grpc::experimental::ExternalCertificateVerifier::Create<CrlVerifier>(f.crl, std::move(ca_key)));
+        grpc::experimental::ExternalCertificateVerifier::Create<CrlVerifier>(std::move(crl)));
   } else {
     LogWarning(kLog, "no revocation list (tls.crl): revoked certificates are not refused");
   }
@@ -214,6 +172,85 @@ StatusOr<Peer> PeerOf(const grpc::ServerContext& ctx) {
     }
   }
   return PermissionDeniedError("the caller's certificate has no spiffe://dermfed/<role>/<name> URI");
+}
+
+StatusOr<Peer> PeerOfCertificate(X509* cert) {
+  if (cert == nullptr) return UnauthenticatedError("the caller presented no certificate");
+  using Names = std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)>;
+  Names names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
+              GENERAL_NAMES_free);
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
+    if (n->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = n->d.uniformResourceIdentifier;
+    std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                      static_cast<size_t>(ASN1_STRING_length(uri)));
+    if (value.rfind(kTrustDomain, 0) == 0) return ParseSpiffeId(value);
+  }
+  return PermissionDeniedError("the caller's certificate has no spiffe://dermfed/<role>/<name> URI");
+}
+
+StatusOr<std::unique_ptr<RevocationList>> RevocationList::Open(const std::string& crl_path,
+                                                               const std::string& ca_path) {
+  DF_ASSIGN_OR_RETURN(X509Ptr ca, ReadCert(ca_path, "tls.ca"));
+  EVP_PKEY* key = X509_get_pubkey(ca.get());
+  if (key == nullptr) return InvalidArgumentError("tls.ca '" + ca_path + "': no public key");
+  std::unique_ptr<RevocationList> list(new RevocationList(crl_path, key));
+  std::lock_guard<std::mutex> lock(list->mu_);
+  DF_RETURN_IF_ERROR(list->Reload());
+  return list;
+}
+
+RevocationList::RevocationList(std::string crl_path, EVP_PKEY* ca_key)
+    : crl_path_(std::move(crl_path)), ca_key_(ca_key) {}
+
+RevocationList::~RevocationList() {
+  X509_CRL_free(crl_);
+  EVP_PKEY_free(ca_key_);
+}
+
+Status RevocationList::Check(X509* cert) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status loaded = Reload();
+  if (!loaded.ok()) {
+    // Fail closed: without a valid CRL nobody is let in.
+    LogError(kLog, "refusing a connection: %s", loaded.message());
+    return UnavailableError("revocation list unavailable");
+  }
+  X509_REVOKED* revoked = nullptr;
+  if (X509_CRL_get0_by_serial(crl_, &revoked, X509_get_serialNumber(cert)) == 1) {
+    char subject[256];
+    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    LogWarning(kLog, "refused a revoked certificate: %s", subject);
+    return UnauthenticatedError(std::string("certificate revoked: ") + subject);
+  }
+  return OkStatus();
+}
+
+Status RevocationList::Reload() {
+  struct stat st {};
+  if (stat(crl_path_.c_str(), &st) != 0) {
+    return NotFoundError("tls.crl: cannot read '" + crl_path_ + "'");
+  }
+  if (crl_ && st.st_mtim.tv_sec == mtime_.tv_sec && st.st_mtim.tv_nsec == mtime_.tv_nsec &&
+      st.st_size == size_) {
+    return OkStatus();
+  }
+  DF_ASSIGN_OR_RETURN(std::string pem, ReadFile(crl_path_, "tls.crl"));
+  DF_ASSIGN_OR_RETURN(CrlPtr crl, ParsePem<CrlPtr>(pem, "tls.crl '" + crl_path_ + "'", [](BIO* b) {
+                        return PEM_read_bio_X509_CRL(b, nullptr, nullptr, nullptr);
+                      }));
+  if (X509_CRL_verify(crl.get(), ca_key_) != 1) {
+    return PermissionDeniedError("tls.crl '" + crl_path_ + "' is not signed by the consortium CA");
+  }
+  const bool first = crl_ == nullptr;
+  X509_CRL_free(crl_);
+  crl_ = crl.release();
+  mtime_ = st.st_mtim;
+  size_ = st.st_size;
+  LogInfo(kLog, "%s revocation list %s (%d revoked)", first ? "loaded" : "reloaded", crl_path_,
+          std::max(0, sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl_))));  // NULL when none
+  return OkStatus();
 }
 
 }  // namespace dermfed::tls

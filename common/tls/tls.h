@@ -12,8 +12,12 @@
 #define DERMFED_COMMON_TLS_TLS_H_
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/types.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -43,6 +47,33 @@ struct Peer {
 StatusOr<Peer> PeerOf(const grpc::ServerContext& ctx);
 // Parses "spiffe://dermfed/<role>/<name>".
 StatusOr<Peer> ParseSpiffeId(const std::string& uri);
+// The identity in a verified certificate's URI SAN (for servers outside gRPC, the dashboard).
+StatusOr<Peer> PeerOfCertificate(X509* cert);
+
+// The CA's revocation list (tls.crl), re-read whenever the file's mtime or size changes, so
+// certs/revoke.sh takes effect without a restart. Fails closed: a missing file, or one not
+// signed by the CA, refuses everyone. Used by the gRPC verifier and the HTTPS dashboard.
+class RevocationList {
+ public:
+  // `ca_path`: the CA certificate whose key must have signed the list.
+  static StatusOr<std::unique_ptr<RevocationList>> Open(const std::string& crl_path,
+                                                        const std::string& ca_path);
+  ~RevocationList();
+  // OK when `cert` is not revoked; UNAUTHENTICATED when it is, UNAVAILABLE when the list
+  // cannot be read.
+  Status Check(X509* cert);
+
+ private:
+  RevocationList(std::string crl_path, EVP_PKEY* ca_key);
+  Status Reload();  // with mu_ held
+
+  const std::string crl_path_;
+  EVP_PKEY* const ca_key_;
+  std::mutex mu_;
+  X509_CRL* crl_ = nullptr;
+  timespec mtime_{};
+  off_t size_ = 0;
+};
 
 }  // namespace dermfed::tls
 
