@@ -82,6 +82,30 @@ Status MakeTestPki(const fs::path& dir, size_t sites, const std::string& log_dir
 
 }  // namespace
 
+namespace {
+// A random bearer token for the simulation's dashboard, written owner-readable only.
+StatusOr<std::string> WriteDashboardToken(const std::string& path) {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  unsigned char bytes[32];
+  if (!urandom.read(reinterpret_cast<char*>(bytes), sizeof(bytes))) {
+    return InternalError("cannot read /dev/urandom for the dashboard token");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (unsigned char b : bytes) {
+    token += kHex[b >> 4];
+    token += kHex[b & 15];
+  }
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << token << "\n";
+    if (!out) return InternalError(path + ": cannot write");
+  }
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  return token;
+}
+}  // namespace
+
 Status RunSimulation(const SimulateOptions& o) {
   std::vector<fs::path> sites;
   std::error_code ec;
@@ -152,6 +176,14 @@ Status RunSimulation(const SimulateOptions& o) {
     std::printf("simulate: secure aggregation on: the coordinator sees only the sum of the "
                 "masked updates\n");
   }
+  const fs::path dashboard_port_file = out / "dashboard.port";
+  std::string dashboard_token;
+  if (!o.dashboard.empty()) {
+    DF_ASSIGN_OR_RETURN(dashboard_token, WriteDashboardToken((out / "dashboard.token").string()));
+    settings["http.listen"] = o.dashboard;
+    settings["http.port_file"] = dashboard_port_file.string();
+    settings["http.token_file"] = (out / "dashboard.token").string();
+  }
   for (const auto& [k, v] : o.coordinator_settings) settings[k] = v;
   std::vector<std::string> cargs = {coordinator_bin.string()};
   for (const auto& [k, v] : settings) cargs.push_back("--" + k + "=" + v);
@@ -177,6 +209,15 @@ Status RunSimulation(const SimulateOptions& o) {
       return DeadlineExceededError("the coordinator did not start listening within 60 s");
     }
     if (port.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  if (!o.dashboard.empty()) {
+    std::string dashboard_port;
+    std::ifstream(dashboard_port_file) >> dashboard_port;
+    const std::string host = o.dashboard.substr(0, o.dashboard.rfind(':'));
+    std::printf("simulate: dashboard at %s://%s:%s/login?token=%s\n", o.insecure ? "http" : "https",
+                host.c_str(), dashboard_port.c_str(), dashboard_token.c_str());
+    std::fflush(stdout);
   }
 
   std::vector<pid_t> site_pids;

@@ -36,6 +36,9 @@ struct SimulateOptions {
   bool insecure = false;
   // Secure aggregation (on unless the strategy needs individual updates or there is one site).
   bool secure_aggregation = true;
+  // HOST:PORT for the coordinator's dashboard ("" = none). A fresh token is written to
+  // OUT/dashboard.token and the login address printed.
+  std::string dashboard;
 };
 
 Status RunSimulation(const SimulateOptions& options);

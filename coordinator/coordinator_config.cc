@@ -50,6 +50,9 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
       {"server.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
       {"server.audit_log", T::kString, "", "Append-only, hash-chained audit log (joins, uploads, rejections, role violations, controls); empty = STATE_DIR/audit.log."},
+      {"http.listen", T::kString, "", "Address of the HTTPS dashboard, JSON API (/api/v1) and Prometheus /metrics (port 0 = any free port); empty = off."},
+      {"http.port_file", T::kString, "", "Write the dashboard's bound port to this file once listening."},
+      {"http.token_file", T::kString, "", "File holding a bearer token that also grants read access (for a reverse proxy or a browser without a client certificate); empty = certificates only."},
       {"security.secure_aggregation", T::kBool, "false", "Secure aggregation (Bonawitz et al.): the coordinator learns only the sum of the sites' masked updates. Needs a linear strategy."},
       {"security.secagg_threshold", T::kInt, "0", "Shamir threshold t: sites that must survive to unmask (0 = max(2, ceil(2n/3)) of the n selected)."},
       {"security.secagg_clip", T::kDouble, "1.0", "Per-element bound on an update under secure aggregation (values beyond are clipped before quantization)."},
@@ -130,6 +133,9 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.max_concurrent_uploads = static_cast<int>(c.GetInt("server.max_concurrent_uploads"));
   o.threads = static_cast<int>(c.GetInt("server.threads"));
   o.insecure = c.GetBool("server.insecure");
+  o.http_listen = c.GetString("http.listen");
+  o.http_port_file = c.GetString("http.port_file");
+  o.http_token_file = c.GetString("http.token_file");
 
   const std::string where = path.empty() ? "configuration" : path;
   auto refuse = [&](const std::string& why) { return InvalidArgumentError(where + ": " + why); };

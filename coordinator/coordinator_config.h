@@ -69,6 +69,10 @@ struct CoordinatorConfig {
   int max_concurrent_uploads = 2;
   int threads = 0;
   bool insecure = false;
+  // The HTTPS dashboard, JSON API and /metrics ("" = off).
+  std::string http_listen;
+  std::string http_port_file;
+  std::string http_token_file;  // a bearer token that grants read access ("" = certificates only)
   tls::TlsFiles tls;
 };
 

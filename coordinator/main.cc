@@ -23,6 +23,7 @@
 #include "common/model/runtime.h"
 #include "common/model/state_dict.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/http_server.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/monitor_service.h"
 #include "coordinator/site_service.h"
@@ -219,6 +220,17 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     std::filesystem::rename(tmp, c.port_file);
   }
 
+  std::unique_ptr<HttpServer> http;
+  if (!c.http_listen.empty()) {
+    auto started = HttpServer::Start(c, &engine, store->get());
+    if (!started.ok()) {
+      std::cerr << "dermfed-coordinator: " << started.status().message() << "\n";
+      server->Shutdown();
+      return 2;
+    }
+    http = std::move(started).value();
+  }
+
   // SIGINT/SIGTERM stop the engine cleanly; completed rounds are already on disk.
   sigset_t signals;
   sigemptyset(&signals);
@@ -250,6 +262,7 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   // Let the sites' long polls see DONE before the server goes away.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  http.reset();
   exiting = true;  // the wake-up below is ours, not an operator's signal
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();

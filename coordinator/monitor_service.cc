@@ -12,54 +12,40 @@ namespace {
 constexpr char kLog[] = "coordinator";
 }  // namespace
 
-StatusOr<std::string> MonitorServiceImpl::Caller(grpc::ServerContext* ctx, bool needs_admin) {
-  if (!tls_) return std::string("operator");
-  auto peer = tls::PeerOf(*ctx);
-  if (!peer.ok()) {
-    LogWarning(kLog, "monitor service refused %s: %s", ctx->peer(), peer.status().message());
-    return peer.status();
-  }
-  const bool admin = peer->role == "admin";
-  if (!admin && peer->role != "researcher") {
-    LogWarning(kLog, "role violation: %s '%s' called the monitor service", peer->role, peer->name);
-    engine_->Audit(peer->name, peer->role, "role_violation", "", -1, false,
-                   "a " + peer->role + " certificate called the monitor service");
-    return PermissionDeniedError("a " + peer->role + " certificate ('" + peer->name +
+Status CheckMonitorAccess(RoundEngine& engine, const tls::Peer& peer, bool needs_admin) {
+  const bool admin = peer.role == "admin";
+  if (!admin && peer.role != "researcher") {
+    LogWarning(kLog, "role violation: %s '%s' called the monitor service", peer.role, peer.name);
+    engine.Audit(peer.name, peer.role, "role_violation", "", -1, false,
+                 "a " + peer.role + " certificate called the monitor service");
+    return PermissionDeniedError("a " + peer.role + " certificate ('" + peer.name +
                                  "') may not use the monitor service");
   }
   if (needs_admin && !admin) {
-    LogWarning(kLog, "role violation: researcher '%s' tried an admin control", peer->name);
-    engine_->Audit(peer->name, peer->role, "role_violation", "", -1, false,
-                   "a researcher tried an admin control");
-    return PermissionDeniedError("researcher '" + peer->name +
+    LogWarning(kLog, "role violation: researcher '%s' tried an admin control", peer.name);
+    engine.Audit(peer.name, peer.role, "role_violation", "", -1, false,
+                 "a researcher tried an admin control");
+    return PermissionDeniedError("researcher '" + peer.name +
                                  "' may watch the federation; pause, resume and stop need an "
                                  "admin certificate");
   }
-  return peer->role + ":" + peer->name;
+  return OkStatus();
 }
 
-grpc::Status MonitorServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest*,
-                                           v1::FederationStatus* resp) {
-  auto who = Caller(ctx, false);
-  if (!who.ok()) return ToGrpc(who.status());
-  *resp = engine_->Snapshot();
-  auto metrics = store_->GlobalMetrics();
-  if (!metrics.ok()) return ToGrpc(metrics.status());
-  if (!metrics->empty()) resp->set_latest_metrics_json(metrics->back().second);
-  return grpc::Status::OK;
+StatusOr<v1::FederationStatus> FederationStatusView(RoundEngine& engine, Store& store) {
+  v1::FederationStatus status = engine.Snapshot();
+  DF_ASSIGN_OR_RETURN(auto metrics, store.GlobalMetrics());
+  if (!metrics.empty()) status.set_latest_metrics_json(metrics.back().second);
+  return status;
 }
 
-grpc::Status MonitorServiceImpl::ListRounds(grpc::ServerContext* ctx, const v1::ListRoundsRequest*,
-                                            v1::ListRoundsResponse* resp) {
-  auto who = Caller(ctx, false);
-  if (!who.ok()) return ToGrpc(who.status());
-  auto rounds = store_->Rounds();
-  if (!rounds.ok()) return ToGrpc(rounds.status());
-  auto metrics = store_->GlobalMetrics();
-  if (!metrics.ok()) return ToGrpc(metrics.status());
-  std::map<int64_t, std::string> by_round(metrics->begin(), metrics->end());
-  for (const RoundRecord& r : *rounds) {
-    v1::RoundInfo* info = resp->add_rounds();
+StatusOr<v1::ListRoundsResponse> RoundsView(Store& store) {
+  DF_ASSIGN_OR_RETURN(auto rounds, store.Rounds());
+  DF_ASSIGN_OR_RETURN(auto metrics, store.GlobalMetrics());
+  std::map<int64_t, std::string> by_round(metrics.begin(), metrics.end());
+  v1::ListRoundsResponse resp;
+  for (const RoundRecord& r : rounds) {
+    v1::RoundInfo* info = resp.add_rounds();
     info->set_round(r.round);
     info->set_model_version(r.model_version);
     info->set_model_sha256_hex(r.digest);
@@ -70,6 +56,37 @@ grpc::Status MonitorServiceImpl::ListRounds(grpc::ServerContext* ctx, const v1::
     auto it = by_round.find(r.round);
     if (it != by_round.end()) info->set_metrics_json(it->second);
   }
+  return resp;
+}
+
+StatusOr<std::string> MonitorServiceImpl::Caller(grpc::ServerContext* ctx, bool needs_admin) {
+  if (!tls_) return std::string("operator");
+  auto peer = tls::PeerOf(*ctx);
+  if (!peer.ok()) {
+    LogWarning(kLog, "monitor service refused %s: %s", ctx->peer(), peer.status().message());
+    return peer.status();
+  }
+  DF_RETURN_IF_ERROR(CheckMonitorAccess(*engine_, *peer, needs_admin));
+  return peer->role + ":" + peer->name;
+}
+
+grpc::Status MonitorServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest*,
+                                           v1::FederationStatus* resp) {
+  auto who = Caller(ctx, false);
+  if (!who.ok()) return ToGrpc(who.status());
+  auto status = FederationStatusView(*engine_, *store_);
+  if (!status.ok()) return ToGrpc(status.status());
+  *resp = std::move(status).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status MonitorServiceImpl::ListRounds(grpc::ServerContext* ctx, const v1::ListRoundsRequest*,
+                                            v1::ListRoundsResponse* resp) {
+  auto who = Caller(ctx, false);
+  if (!who.ok()) return ToGrpc(who.status());
+  auto rounds = RoundsView(*store_);
+  if (!rounds.ok()) return ToGrpc(rounds.status());
+  *resp = std::move(rounds).value();
   return grpc::Status::OK;
 }
 
@@ -109,7 +126,7 @@ grpc::Status MonitorServiceImpl::DownloadModel(grpc::ServerContext* ctx,
   if (!who.ok()) return ToGrpc(who.status());
   auto model = engine_->ModelForDownload(req->model_version());
   if (!model.ok()) return ToGrpc(model.status());
-  return WriteModelStream(ctx, writer, **model, req->offset());
+  return WriteModelStream(ctx, writer, **model, req->offset(), engine_->metrics(), "download");
 }
 
 grpc::Status MonitorServiceImpl::Pause(grpc::ServerContext* ctx, const v1::ControlRequest* req,

@@ -10,11 +10,21 @@
 
 #include <string>
 
+#include "common/tls/tls.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/store.h"
 #include "dermfed/v1/monitor.grpc.pb.h"
 
 namespace dermfed::coordinator {
+
+// What researchers see, shared by the gRPC MonitorService and the HTTPS JSON API.
+// The engine's snapshot with the latest global metrics from the store.
+StatusOr<v1::FederationStatus> FederationStatusView(RoundEngine& engine, Store& store);
+// Every completed round (0 = the initial model) with its global metrics.
+StatusOr<v1::ListRoundsResponse> RoundsView(Store& store);
+// Whether a caller with certificate `peer` may read (researcher, admin) or, with
+// `needs_admin`, control the federation; refusals are logged and audited.
+Status CheckMonitorAccess(RoundEngine& engine, const tls::Peer& peer, bool needs_admin);
 
 class MonitorServiceImpl final : public v1::MonitorService::Service {
  public:

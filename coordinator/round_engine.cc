@@ -15,6 +15,7 @@
 #include "common/model_transfer.h"
 #include "common/secagg/messages.h"
 #include "common/secagg/protocol.h"
+#include "coordinator/explanations.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -36,7 +37,12 @@ int64_t UnixMs(std::chrono::system_clock::time_point t) {
 
 template <typename Map>
 void CopyMetrics(const Map& from, v1::Event* e) {
-  for (const auto& [k, v] : from) (*e->mutable_metrics())[k] = v;
+  // Per-feature importances (importance/..., importance_rows/...) go into the round's
+  // combined explanations, not into every event a watcher sees.
+  for (const auto& [k, v] : from) {
+    if (k.rfind("importance", 0) == 0) continue;
+    (*e->mutable_metrics())[k] = v;
+  }
 }
 
 // {"key": value, ...} with the keys escaped: they come from the sites.
@@ -257,6 +263,7 @@ Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, in
 Status RoundEngine::RejectLocked(const std::string& site, int64_t round, int64_t version,
                                  const Status& why) {
   LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, why.message());
+  metrics_.UpdateRejected(RejectReason(static_cast<int>(why.code())));
   events_.Publish(v1::Event::UPDATE_REJECTED, round, version, site, std::string(why.message()));
   Audit(site, "site", "reject", site, round, false, std::string(why.message()));
   return why;
@@ -306,6 +313,8 @@ Status RoundEngine::SubmitUpdate(const std::string& site, int64_t round, int64_t
     }
     if (!s.ok()) return RejectLocked(site, round, version, s);
     reported_.insert(site);
+    metrics_.UpdateReceived();
+    if (train_metrics.count("loss")) metrics_.SiteTrainingLoss(site, train_metrics.at("loss"));
     Site& who = sites_[site];
     ++who.rounds_contributed;
     who.last_round = round;
@@ -642,6 +651,7 @@ Status RoundEngine::RunRound(int64_t round) {
   }
   ModelState next = global_->state.Clone();
   lock.unlock();
+  const auto aggregation_started = Clock::now();
 
   ModelState delta;
   if (unmasked) {
@@ -679,6 +689,8 @@ Status RoundEngine::RunRound(int64_t round) {
     (void)strategy_->RestoreState(old_state);
     return saved;
   }
+  metrics_.Aggregated(std::chrono::duration<double>(Clock::now() - aggregation_started).count());
+  metrics_.RoundCompleted(record.finished_unix_s - started);
   LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s", round, round,
           sites_reported, next_global->hex_digest.substr(0, 16));
   {
@@ -784,6 +796,9 @@ void RoundEngine::FinishEvaluation(int64_t round) {
          << ", \"dp_delta\": " << JsonNumber(config_.dp_delta)
          << ", \"dp_sample_rate\": " << JsonNumber(dp_spent_[round].second);
   }
+  const std::string explanations = CombinedImportanceJson(
+      eval_reports_, {spec_.class_names().begin(), spec_.class_names().end()});
+  if (!explanations.empty()) json << ", \"explanations\": " << explanations;
   json << ", \"sites\": {" << sites_json.str() << "}}";
   (void)store_->RecordGlobalMetrics(round, json.str());
   {

@@ -37,6 +37,7 @@
 #include "common/status.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/event_log.h"
+#include "coordinator/server_metrics.h"
 #include "coordinator/store.h"
 #include "coordinator/strategy.h"
 #include "dermfed/v1/federation.pb.h"
@@ -97,6 +98,8 @@ class RoundEngine {
   // round.
   v1::ControlResponse Stop(const std::string& who, const std::string& reason);
   EventLog& events() { return events_; }
+  // Counters for /metrics (the services add their bytes).
+  ServerMetrics& metrics() { return metrics_; }
 
   // ---- audit ----
   // The append-only audit log (joins, uploads, rejections, role violations, controls);
@@ -178,6 +181,7 @@ class RoundEngine {
   std::map<std::string, v1::MetricsReport> eval_reports_;
   std::chrono::system_clock::time_point deadline_wall_{};
   EventLog events_;
+  ServerMetrics metrics_;
   audit::AuditLog* audit_ = nullptr;
   // Secure aggregation of the current round.
   std::optional<secagg::Server> secagg_;

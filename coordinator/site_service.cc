@@ -19,7 +19,8 @@ grpc::Status ToGrpc(const Status& s) {
 }
 
 grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::ModelChunk>* writer,
-                              const GlobalModel& g, uint64_t offset) {
+                              const GlobalModel& g, uint64_t offset, ServerMetrics& metrics,
+                              const std::string& kind) {
   const uint64_t total = g.state.size_bytes();
   if (offset > total) {
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
@@ -41,6 +42,7 @@ grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::M
     data.set_offset(off);
     data.set_data(reinterpret_cast<const char*>(g.state.data()) + off, n);
     if (!writer->Write(data)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
+    metrics.BytesOut(kind, n);
   }
   return grpc::Status::OK;
 }
@@ -110,7 +112,7 @@ grpc::Status SiteServiceImpl::PullModel(grpc::ServerContext* ctx, const v1::Pull
   if (!site.ok()) return ToGrpc(site.status());
   auto model = engine_->GetModel(*site, req->model_version());
   if (!model.ok()) return ToGrpc(model.status());
-  return WriteModelStream(ctx, writer, **model, req->offset());
+  return WriteModelStream(ctx, writer, **model, req->offset(), engine_->metrics(), "model");
 }
 
 grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
@@ -170,6 +172,7 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
     opener.emplace(std::move(o).value());
   }
   auto add = [&](const v1::ModelChunk& c) -> Status {
+    engine_->metrics().BytesIn("update", c.data().size());
     if (!opener) return assembler->Add(c.offset(), c.data());
     DF_ASSIGN_OR_RETURN(std::string plain, opener->Open(c.offset(), c.data()));
     return assembler->Add(c.offset(), plain);

@@ -20,9 +20,11 @@ namespace dermfed::coordinator {
 grpc::Status ToGrpc(const Status& s);
 
 // Streams `model` from byte `offset`: a header chunk (version, manifest, SHA-256 of the
-// whole), then the buffer in kChunkBytes pieces. Shared by sites' and researchers' downloads.
+// whole), then the buffer in kChunkBytes pieces. Shared by sites' and researchers' downloads;
+// the bytes sent are counted in `metrics` under `kind`.
 grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::ModelChunk>* writer,
-                              const GlobalModel& model, uint64_t offset);
+                              const GlobalModel& model, uint64_t offset, ServerMetrics& metrics,
+                              const std::string& kind);
 
 class SiteServiceImpl final : public v1::SiteService::Service {
  public:

@@ -12,7 +12,10 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev                # command line, JSON
   libturbojpeg0-dev libpng-dev                   # image codecs
   libtomlplusplus-dev libsqlite3-dev             # config files, coordinator state
+  libcpp-httplib-dev libjs-chart.js              # the coordinator's HTTPS dashboard
+  chromium                                       # the dashboard's browser test (tests only)
   python3 python3-torch python3-torchvision      # parity fixtures (tests only)
+  python3-prometheus-client curl                 # /metrics parsed by Prometheus' parser (tests only)
 )
 
 missing=()

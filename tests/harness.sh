@@ -4,6 +4,8 @@
 #                       WORK/*/logs/*) if the test failed, and removes WORK unless
 #                       DERMFED_TEST_KEEP=1.
 #   fail MESSAGE        ends the test: FAIL: MESSAGE.
+#   wait_for SECONDS DESCRIPTION COMMAND...
+#                       polls COMMAND every 0.1 s; fails with DESCRIPTION if it never succeeds.
 harness_start() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-$1.XXXXXX")"
   PIDS=()
@@ -28,3 +30,13 @@ harness_cleanup() {
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+wait_for() {
+  local seconds="$1" what="$2"
+  shift 2
+  for _ in $(seq $((seconds * 10))); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  fail "$what (waited $seconds s)"
+}

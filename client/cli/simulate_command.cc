@@ -40,6 +40,9 @@ void RegisterSimulateCommand(CLI::App& app, int& exit_code) {
                   "consortium PKI made by certs/make-test-pki.sh (default: a new one in OUT/pki)")
       ->check(CLI::ExistingDirectory);
   cmd->add_flag("--insecure", o->insecure, "no TLS, no certificates (loudly logged)");
+  cmd->add_option("--dashboard", o->dashboard,
+                  "serve the live dashboard on HOST:PORT (e.g. 127.0.0.1:8443; prints a login "
+                  "address with a fresh token)");
   auto no_secagg = std::make_shared<bool>(false);
   cmd->add_flag("--no-secure-aggregation", *no_secagg,
                 "send plaintext updates (secure aggregation is on by default with 2+ sites and "

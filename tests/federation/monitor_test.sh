@@ -29,16 +29,6 @@ source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 harness_start monitor
 START=$(date +%s)
 
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
-wait_for() {
-  local seconds="$1" what="$2"
-  shift 2
-  for _ in $(seq $((seconds * 10))); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  fail "$what (waited $seconds s)"
-}
 # start_coordinator NAME ARGS...: starts it with a port file; sets COORD_PID and ADDR.
 start_coordinator() {
   local name="$1"
