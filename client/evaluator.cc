@@ -6,17 +6,21 @@
 
 namespace dermfed::client {
 
-StatusOr<std::vector<float>> PredictRows(model::DualRefNetImpl& net, c10::Device device,
-                                         const LoaderSource& source, const std::vector<int>& rows,
-                                         const EvalConfig& config) {
-  if (rows.empty()) return InvalidArgumentError("evaluation: no rows to score");
+LoaderConfig EvalLoaderConfig(const EvalConfig& config) {
   LoaderConfig lc;
   lc.image_size = config.image_size;
   lc.batch_size = config.batch_size;
   lc.workers = config.workers;
   lc.shuffle = false;
   lc.augment.enabled = false;
-  BatchLoader loader(source, rows, lc);
+  return lc;
+}
+
+StatusOr<std::vector<float>> PredictRows(model::DualRefNetImpl& net, c10::Device device,
+                                         const LoaderSource& source, const std::vector<int>& rows,
+                                         const EvalConfig& config) {
+  if (rows.empty()) return InvalidArgumentError("evaluation: no rows to score");
+  BatchLoader loader(source, rows, EvalLoaderConfig(config));
   loader.StartEpoch(0);
   std::vector<float> probs;
   const int64_t k = net.options().num_classes;

@@ -21,6 +21,9 @@ struct EvalConfig {
   int workers = 2;
 };
 
+// The loader settings for scoring: in order, no augmentation.
+LoaderConfig EvalLoaderConfig(const EvalConfig& config);
+
 // Probabilities, rows.size() x K row-major, in the order of `rows`.
 StatusOr<std::vector<float>> PredictRows(model::DualRefNetImpl& net, c10::Device device,
                                          const LoaderSource& source, const std::vector<int>& rows,

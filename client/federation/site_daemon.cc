@@ -12,6 +12,7 @@
 
 #include "client/data/split.h"
 #include "client/evaluator.h"
+#include "client/explain.h"
 #include "client/federation/federation_client.h"
 #include "client/federation/federation_spec.h"
 #include "client/loader.h"
@@ -274,6 +275,29 @@ Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, con
   (*r.mutable_metrics())["macro_auc"] = report.macro_auc;
   (*r.mutable_metrics())["balanced_accuracy"] = report.confusion.BalancedAccuracy();
   (*r.mutable_metrics())["accuracy"] = report.confusion.Accuracy();
+  if (c.explain && s->spec.metadata_dim() > 0) {
+    // Which patient factors drive the global model here (client/explain.h): aggregate
+    // numbers like the confusion matrix. Optional: a failure is logged, not fatal.
+    const auto start = std::chrono::steady_clock::now();
+    ImportanceConfig ic;
+    ic.seed = c.seed;
+    ic.max_rows = c.explain_rows;
+    ic.eval = ec;
+    auto groups = FeatureGroupsOf(s->data.schema, s->data.feature_names);
+    auto importance = groups.ok() ? ComputeImportance(*s->net, s->device, s->data.source, rows,
+                                                      *groups, names, ic)
+                                  : StatusOr<FeatureImportance>(groups.status());
+    if (importance.ok()) {
+      for (const auto& [key, value] : ImportanceMetrics(*importance)) {
+        (*r.mutable_metrics())[key] = value;
+      }
+      (*r.mutable_metrics())["explain_seconds"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } else {
+      LogWarning(kLog, "site=%s round=%d: no explanations: %s", c.name, task.round(),
+                 importance.status().message());
+    }
+  }
   LogInfo(kLog, "site=%s round=%d version=%d evaluated %d rows: balanced accuracy %.3f", c.name,
           task.round(), task.model_version(), rows.size(), report.confusion.BalancedAccuracy());
   return client.ReportMetrics(r);
@@ -295,6 +319,8 @@ const std::vector<ConfigKey>& SiteConfigKeys() {
       {"site.device", T::kString, "auto", "auto, cpu, cuda or cuda:N."},
       {"site.max_backoff_s", T::kDouble, "30", "Longest wait between reconnection attempts."},
       {"site.max_steps_per_round", T::kInt, "0", "Cap on local training steps per round (0 = the full local epochs)."},
+      {"site.explain", T::kBool, "true", "With each evaluation, compute and report the per-class importance of each metadata feature for the global model (permutation importance; aggregate numbers only)."},
+      {"site.explain_rows", T::kInt, "256", "Validation rows the importance is computed on (a seeded random subset; 0 = all)."},
       {"site.debug_fault", T::kString, "", "Tests only: crash on purpose in round site.debug_fault_round, at exit_after_share or exit_after_masked_upload (secure aggregation dropouts)."},
       {"site.debug_fault_round", T::kInt, "1", "Tests only: the round site.debug_fault strikes in."},
       {"site.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
@@ -321,6 +347,8 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
   o.device = c.GetString("site.device");
   o.max_backoff_s = c.GetDouble("site.max_backoff_s");
   o.max_steps_per_round = static_cast<int>(c.GetInt("site.max_steps_per_round"));
+  o.explain = c.GetBool("site.explain");
+  o.explain_rows = static_cast<int>(c.GetInt("site.explain_rows"));
   o.debug_fault = c.GetString("site.debug_fault");
   o.debug_fault_round = c.GetInt("site.debug_fault_round");
   if (!o.debug_fault.empty() && o.debug_fault != "exit_after_share" &&
@@ -339,6 +367,7 @@ StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
     return InvalidArgumentError(where + ": site.validation_fraction must be in (0, 1)");
   }
   if (o.max_backoff_s <= 0) return InvalidArgumentError(where + ": site.max_backoff_s must be > 0");
+  if (o.explain_rows < 0) return InvalidArgumentError(where + ": site.explain_rows must be >= 0");
   if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
     return InvalidArgumentError(where + ": site.ca, site.cert and site.key are required unless "
                                         "site.insecure = true");

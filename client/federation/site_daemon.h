@@ -33,6 +33,8 @@ struct SiteConfig {
   std::string device = "auto";
   double max_backoff_s = 30;
   int max_steps_per_round = 0;  // 0 = full local epochs (tests/benchmarks cap it)
+  bool explain = true;          // metadata-feature importance with each evaluation
+  int explain_rows = 256;       // validation rows it scores (0 = all)
   std::string debug_fault;      // tests: "exit_after_share" | "exit_after_masked_upload"
   int64_t debug_fault_round = 1;
   bool insecure = false;
