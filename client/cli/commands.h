@@ -6,6 +6,7 @@
 #include <CLI/App.hpp>
 
 #include <string>
+#include <string_view>
 
 #include "client/site_data.h"
 #include "client/trainer.h"
@@ -21,8 +22,13 @@ void RegisterEvalCommand(CLI::App& app, int& exit_code);
 void RegisterPredictCommand(CLI::App& app, int& exit_code);
 void RegisterPartitionCommand(CLI::App& app, int& exit_code);
 void RegisterSimulateCommand(CLI::App& app, int& exit_code);
-// status, rounds, sites, watch, pause, resume, stop, download (a running coordinator).
+// status, rounds, metrics, sites, watch, pause, resume, stop, download (a running
+// coordinator).
 void RegisterMonitorCommands(CLI::App& app, int& exit_code);
+// export: a RUN folder or a coordinator's global model as a file PyTorch reads.
+void RegisterExportCommand(CLI::App& app, int& exit_code);
+// explain: per-class importance of each metadata feature (local data or the coordinator).
+void RegisterExplainCommand(CLI::App& app, int& exit_code);
 
 // Flags shared by several commands, so each means the same everywhere.
 void AddModelFlags(CLI::App* cmd, model::DualRefNetOptions& m, model::LossConfig& loss,
@@ -30,6 +36,10 @@ void AddModelFlags(CLI::App* cmd, model::DualRefNetOptions& m, model::LossConfig
 void AddTrainerFlags(CLI::App* cmd, TrainerConfig& t);
 void AddRuntimeFlags(CLI::App* cmd, int& threads, std::string& device);
 void AddDataFlags(CLI::App* cmd, SiteDataOptions& d);
+
+// Writes `bytes` to `path` through a temporary file renamed into place, so that nobody reads
+// half a file; errors name the path.
+Status WriteOutputFile(const std::string& path, std::string_view bytes);
 
 }  // namespace dermfed::client
 

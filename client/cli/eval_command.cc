@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <thread>
 
@@ -88,6 +89,7 @@ void RegisterPredictCommand(CLI::App& app, int& exit_code) {
     std::string model_dir;
     std::string image;
     std::vector<std::string> metadata;
+    bool json = false;
     int threads = 0;
     std::string device = "auto";
   };
@@ -100,6 +102,8 @@ void RegisterPredictCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--metadata", a->metadata,
                   "column=value pairs of the model's schema (absent columns count as missing)")
       ->expected(0, -1);
+  cmd->add_flag("--json", a->json,
+                "print {\"classes\": [...], \"probabilities\": [...], \"predicted\": ...}");
   AddRuntimeFlags(cmd, a->threads, a->device);
   cmd->callback([a, &exit_code] {
     exit_code = 1;
@@ -144,6 +148,16 @@ void RegisterPredictCommand(CLI::App& app, int& exit_code) {
     });
     if (!probs.ok()) return fail(probs.status());
     const int64_t best = probs->argmax(1).item<int64_t>();
+    if (a->json) {
+      nlohmann::json j = {{"classes", run->config.class_names},
+                          {"probabilities", std::vector<float>(probs->data_ptr<float>(),
+                                                               probs->data_ptr<float>() +
+                                                                   probs->numel())},
+                          {"predicted", run->config.class_names[best]}};
+      std::cout << j.dump() << "\n";
+      exit_code = 0;
+      return;
+    }
     for (size_t k = 0; k < run->config.class_names.size(); ++k) {
       std::printf("%s\t%.6f%s\n", run->config.class_names[k].c_str(),
                   (*probs)[0][static_cast<int64_t>(k)].item<float>(),

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   dermfed::client::RegisterPartitionCommand(app, exit_code);
   dermfed::client::RegisterSimulateCommand(app, exit_code);
   dermfed::client::RegisterMonitorCommands(app, exit_code);
+  dermfed::client::RegisterExportCommand(app, exit_code);
+  dermfed::client::RegisterExplainCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,12 +1,10 @@
-// dermfed status | rounds | sites | watch | pause | resume | stop | download: a researcher's
-// and operator's view of a running coordinator, through its MonitorService.
+// dermfed status | rounds | metrics | sites | watch | pause | resume | stop | download: a
+// researcher's and operator's view of a running coordinator, through its MonitorService.
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -14,58 +12,21 @@
 #include <string>
 
 #include "client/cli/commands.h"
-#include "client/federation/federation_spec.h"
+#include "client/cli/coordinator_flags.h"
 #include "client/federation/monitor_client.h"
-#include "common/model_transfer.h"
-#include "common/tls/tls.h"
+#include "client/federation/round_metrics.h"
 
 namespace dermfed::client {
 namespace {
 
-struct MonitorFlags {
-  std::string coordinator;
-  tls::TlsFiles tls;
-  bool insecure = false;
+// The coordinator flags plus --json, on every monitor command.
+struct MonitorFlags : CoordinatorFlags {
   bool json = false;
 };
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// --coordinator, the certificate flags (each defaulting to an environment variable),
-// --insecure and --json, on every monitor command.
 void AddMonitorFlags(CLI::App* cmd, MonitorFlags& f) {
-  f.coordinator = Env("DERMFED_COORDINATOR");
-  f.tls.ca = Env("DERMFED_CA");
-  f.tls.cert = Env("DERMFED_CERT");
-  f.tls.key = Env("DERMFED_KEY");
-  auto* opt = cmd->add_option("--coordinator", f.coordinator,
-                              "coordinator address HOST:PORT (default: $DERMFED_COORDINATOR)");
-  if (f.coordinator.empty()) opt->required();
-  cmd->add_option("--ca", f.tls.ca, "consortium CA certificate (default: $DERMFED_CA)");
-  cmd->add_option("--cert", f.tls.cert,
-                  "your researcher or admin certificate (default: $DERMFED_CERT)");
-  cmd->add_option("--key", f.tls.key, "its private key (default: $DERMFED_KEY)");
-  cmd->add_flag("--insecure", f.insecure,
-                "plaintext, no certificates (only for a coordinator run with server.insecure)");
+  AddCoordinatorFlags(cmd, f);
   cmd->add_flag("--json", f.json, "print JSON (one object per line for watch)");
-}
-
-StatusOr<MonitorClient> Connect(const MonitorFlags& f) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(8 << 20);
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!f.insecure) {
-    if (f.tls.ca.empty() || f.tls.cert.empty() || f.tls.key.empty()) {
-      return InvalidArgumentError(
-          "give --ca, --cert and --key (or $DERMFED_CA, $DERMFED_CERT, $DERMFED_KEY), or "
-          "--insecure for a coordinator without TLS");
-    }
-    DF_ASSIGN_OR_RETURN(credentials, tls::ChannelCredentials(f.tls));
-  }
-  return MonitorClient(grpc::CreateCustomChannel(f.coordinator, credentials, args));
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -105,7 +66,7 @@ void Run(const char* command, int& exit_code, const std::function<Status()>& bod
 }
 
 Status PrintStatus(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(f));
   DF_ASSIGN_OR_RETURN(v1::FederationStatus st, client.GetStatus());
   if (f.json) {
     std::cout << ToJson(st) << "\n";
@@ -138,7 +99,7 @@ Status PrintStatus(const MonitorFlags& f) {
 }
 
 Status PrintRounds(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(f));
   DF_ASSIGN_OR_RETURN(std::vector<v1::RoundInfo> rounds, client.Rounds());
   if (f.json) {
     for (const auto& r : rounds) std::cout << ToJson(r) << "\n";
@@ -158,8 +119,22 @@ Status PrintRounds(const MonitorFlags& f) {
   return OkStatus();
 }
 
+Status WriteMetrics(const CoordinatorFlags& f, const std::string& format,
+                    const std::string& out_path) {
+  DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(f));
+  DF_ASSIGN_OR_RETURN(std::vector<v1::RoundInfo> rounds, client.Rounds());
+  const std::string text = format == "json" ? RoundMetricsJson(rounds) : RoundMetricsCsv(rounds);
+  if (out_path.empty()) {
+    std::cout << text;
+    return OkStatus();
+  }
+  DF_RETURN_IF_ERROR(WriteOutputFile(out_path, text));
+  std::printf("%zu rounds written to %s\n", rounds.size(), out_path.c_str());
+  return OkStatus();
+}
+
 Status PrintSites(const MonitorFlags& f) {
-  DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(f));
+  DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(f));
   DF_ASSIGN_OR_RETURN(std::vector<v1::SiteInfo> sites, client.Sites());
   if (f.json) {
     for (const auto& s : sites) std::cout << ToJson(s) << "\n";
@@ -208,6 +183,19 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
   AddMonitorFlags(rounds, *f);
   rounds->callback([f, &exit_code] { Run("rounds", exit_code, [&] { return PrintRounds(*f); }); });
 
+  auto metrics_format = std::make_shared<std::string>("csv");
+  auto metrics_out = std::make_shared<std::string>();
+  CLI::App* metrics = app.add_subcommand(
+      "metrics", "Every completed round's global metrics as a CSV or JSON table, for analysis");
+  AddCoordinatorFlags(metrics, *f);
+  metrics->add_option("--format", *metrics_format, "csv or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"csv", "json"}));
+  metrics->add_option("--out", *metrics_out, "file to write (default: stdout)");
+  metrics->callback([f, metrics_format, metrics_out, &exit_code] {
+    Run("metrics", exit_code, [&] { return WriteMetrics(*f, *metrics_format, *metrics_out); });
+  });
+
   CLI::App* sites = app.add_subcommand("sites", "The sites and what each is doing");
   AddMonitorFlags(sites, *f);
   sites->callback([f, &exit_code] { Run("sites", exit_code, [&] { return PrintSites(*f); }); });
@@ -224,7 +212,7 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
       ->check(CLI::NonNegativeNumber);
   watch->callback([f, after, until_round, &exit_code] {
     Run("watch", exit_code, [&]() -> Status {
-      DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
+      DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(*f));
       return client.Watch(*after, [&](const v1::Event& e) {
         std::cout << (f->json ? ToJson(e) : EventLine(e)) << std::endl;
         return !(*until_round > 0 && e.kind() == v1::Event::ROUND_EVALUATED &&
@@ -250,7 +238,7 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--reason", *reason, "why (recorded in the coordinator's log and events)");
     cmd->callback([f, reason, c, &exit_code] {
       Run(c.name, exit_code, [&]() -> Status {
-        DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
+        DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(*f));
         DF_ASSIGN_OR_RETURN(v1::ControlResponse r, (client.*c.call)(*reason));
         if (f->json) {
           std::cout << ToJson(r) << "\n";
@@ -262,39 +250,27 @@ void RegisterMonitorCommands(CLI::App& app, int& exit_code) {
     });
   }
 
-  auto version = std::make_shared<int64_t>(-1);
+  auto which = std::make_shared<DownloadFlags>();
   auto out = std::make_shared<std::string>();
-  auto max_gb = std::make_shared<double>(8.0);
   CLI::App* download = app.add_subcommand(
       "download", "Download a global model into a RUN folder for dermfed eval/predict");
   AddMonitorFlags(download, *f);
-  download->add_option("--version", *version, "model version (-1 = the latest)")
-      ->capture_default_str();
+  AddDownloadFlags(download, *which);
   download->add_option("--out", *out, "RUN folder to write")->required();
-  download->add_option("--max-gb", *max_gb, "refuse models larger than this")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  download->callback([f, version, out, max_gb, &exit_code] {
+  download->callback([f, which, out, &exit_code] {
     Run("download", exit_code, [&]() -> Status {
-      DF_ASSIGN_OR_RETURN(MonitorClient client, Connect(*f));
-      DF_ASSIGN_OR_RETURN(v1::FederationStatus st, client.GetStatus());
-      v1::ModelHeader header;
-      DF_ASSIGN_OR_RETURN(
-          ModelState state,
-          client.Download(*version, static_cast<uint64_t>(*max_gb * (1ull << 30)), &header));
-      DF_RETURN_IF_ERROR(SaveRunFromState(*out, st.spec(), state));
-      const std::string hex = HexDigest(
-          reinterpret_cast<const uint8_t*>(header.sha256().data()), header.sha256().size());
+      DF_ASSIGN_OR_RETURN(MonitorClient client, ConnectToCoordinator(*f));
+      DF_ASSIGN_OR_RETURN(DownloadedModel model, DownloadRun(client, *which, *out));
       if (f->json) {
-        nlohmann::json j = {{"model_version", header.model_version()},
-                            {"sha256", hex},
-                            {"bytes", state.size_bytes()},
+        nlohmann::json j = {{"model_version", model.model_version},
+                            {"sha256", model.sha256_hex},
+                            {"bytes", model.bytes},
                             {"out", *out}};
         std::cout << j.dump() << "\n";
       } else {
         std::printf("model version %lld (%llu bytes, sha256 %s) written to %s\n",
-                    static_cast<long long>(header.model_version()),
-                    static_cast<unsigned long long>(state.size_bytes()), hex.c_str(),
+                    static_cast<long long>(model.model_version),
+                    static_cast<unsigned long long>(model.bytes), model.sha256_hex.c_str(),
                     out->c_str());
       }
       return OkStatus();

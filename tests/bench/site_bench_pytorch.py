@@ -2,9 +2,10 @@
 """site_bench's twin in PyTorch Python: the same work, so the two can be compared as a ratio.
 
   train_step_<backbone>_<px>px  DualRefNet training steps (forward, DualRefNet loss, backward,
-                                AdamW step) on a fixed random batch, in images/s. The model
-                                mirrors common/model/dualrefnet.cc and the loss
-                                common/model/losses.cc exactly (same layers, same defaults).
+                                AdamW step) on a fixed random batch, in images/s. The model is
+                                deploy/python/dermfed_model.py's DualRefNet (the one exported
+                                models load into; any backbone) and the loss mirrors
+                                common/model/losses.cc (same terms, same defaults).
   pipeline_png_<px>px_<w>w      torchvision transforms (decode with PIL, random resized crop,
                                 flips, rotation, colour jitter, normalize) in a DataLoader with
                                 w worker processes, images/s over one epoch after a warm-up epoch
@@ -23,7 +24,6 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from torchvision import transforms
@@ -32,99 +32,11 @@ from torchvision import transforms
 CLASS_COUNTS = [730, 845, 52, 244, 192, 235]
 
 
-# ---- DualRefNet (common/model/dualrefnet.cc) ----
+# ---- DualRefNet: the shipped PyTorch definition (deploy/python/dermfed_model.py) ----
 
-class Tiny(nn.Module):
-    """The "tiny" backbone (common/model/backbones/tiny.cc): three stride-2 conv-BN-ReLU."""
-
-    channels = 64
-
-    def __init__(self):
-        super().__init__()
-        layers, cin = [], 3
-        for cout in (16, 32, 64):
-            layers.append(torchvision.ops.Conv2dNormActivation(cin, cout, 3, 2, 1))
-            cin = cout
-        self.features = nn.Sequential(*layers)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def embed(self, maps):
-        return torch.flatten(F.adaptive_avg_pool2d(maps, 1), 1)
-
-
-class TorchvisionBackbone(nn.Module):
-    """A torchvision model without its last Linear: features() and the classifier's dropout,
-    as common/model/backbones/*.cc split them (Features / Embed). MobileNetV2 only here."""
-
-    def __init__(self, name):
-        super().__init__()
-        if name != "mobilenet_v2":
-            raise SystemExit(f"site_bench_pytorch: backbone {name} is not mirrored here")
-        model = torchvision.models.mobilenet_v2(weights=None)
-        self.features = model.features
-        self.dropout = model.classifier[0]  # classifier.1 (the ImageNet head) is left out
-        self.channels = model.last_channel
-
-    def embed(self, maps):
-        return self.dropout(torch.flatten(F.adaptive_avg_pool2d(maps, 1), 1))
-
-
-class SrDecoder(nn.Module):
-    def __init__(self, in_channels, channels):
-        super().__init__()
-        self.reduce = nn.Conv2d(in_channels, channels, 1)
-        self.refine = nn.Conv2d(channels, channels, 3, padding=1)
-        self.out = nn.Conv2d(channels, 3, 3, padding=1)
-        with torch.no_grad():  # starts as "upsample the LR image"
-            self.out.weight.zero_()
-            self.out.bias.zero_()
-
-    def forward(self, features, low_res, out_h, out_w):
-        def interp(x, h, w):
-            return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-
-        f = F.relu(self.reduce(features))
-        mid_h, mid_w = max(f.size(2), out_h // 4), max(f.size(3), out_w // 4)
-        f = F.relu(self.refine(interp(f, mid_h, mid_w)))
-        f = self.out(interp(f, out_h, out_w))
-        return interp(low_res, out_h, out_w) + f
-
-
-class DualRefNet(nn.Module):
-    def __init__(self, backbone, num_classes=6, metadata_dim=0, metadata_hidden=64,
-                 fusion_hidden=256, dropout=0.3, sr_factor=2, sr_channels=32):
-        super().__init__()
-        self.backbone = Tiny() if backbone == "tiny" else TorchvisionBackbone(backbone)
-        self.sr_factor = sr_factor
-        fused = self.backbone.channels
-        self.metadata = None
-        if metadata_dim > 0:
-            self.metadata = nn.Sequential(
-                nn.Linear(metadata_dim, metadata_hidden), nn.ReLU(), nn.Dropout(dropout),
-                nn.Linear(metadata_hidden, metadata_hidden), nn.ReLU())
-            fused += metadata_hidden
-        self.fusion = nn.Sequential(nn.Linear(fused, fusion_hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.classifier = nn.Linear(fusion_hidden, num_classes)
-        self.sr_decoder = (SrDecoder(self.backbone.channels, sr_channels) if sr_factor > 1
-                           else None)
-
-    def forward(self, image, metadata):
-        f = self.sr_factor
-        low_res = F.avg_pool2d(image, f) if f > 1 else image
-        maps = self.backbone.features(low_res)
-        fused = self.backbone.embed(maps)
-        if self.metadata is not None:
-            fused = torch.cat([fused, self.metadata(metadata)], 1)
-        logits = self.classifier(self.fusion(fused))
-        sr = None
-        if self.training and self.sr_decoder is not None:
-            sr = self.sr_decoder(maps, low_res, image.size(2), image.size(3))
-        return logits, sr
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "deploy", "python"))
+from dermfed_model import DualRefNet  # noqa: E402  (after the path is set)
 
 
 class DualRefNetLoss:
@@ -162,7 +74,7 @@ def train_step_images_per_second(args, backbone, size, steps, device):
         net.train()
         image, meta, y = images.to(device), metadata.to(device), labels.to(device)
         opt.zero_grad()
-        logits, sr = net(image, meta)
+        logits, sr = net(image, meta, with_sr=True)
         loss = loss_fn(net, logits, sr, y, image)
         loss.backward()
         opt.step()
