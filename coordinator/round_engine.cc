@@ -260,6 +260,12 @@ Status RoundEngine::CheckUpdateLocked(const std::string& site, int64_t round, in
   return OkStatus();
 }
 
+Status RoundEngine::RejectUpdate(const std::string& site, int64_t round, int64_t version,
+                                 const Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return RejectLocked(site, round, version, why);
+}
+
 Status RoundEngine::RejectLocked(const std::string& site, int64_t round, int64_t version,
                                  const Status& why) {
   LogWarning(kLog, "site=%s round=%d update refused: %s", site, round, why.message());
@@ -359,12 +365,29 @@ Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std:
                                   std::to_string(report.confusion_size()) + " cells, expected " +
                                   std::to_string(k * k));
     }
+    // The counts are summed across sites in int64 (FinishEvaluation): bound each report.
+    constexpr int64_t kMaxEvaluationRows = 1'000'000'000'000;
+    int64_t rows = 0;
     for (int64_t c : report.confusion()) {
       if (c < 0) return InvalidArgumentError("site '" + site + "': negative confusion count");
+      if (c > kMaxEvaluationRows - rows) {
+        return InvalidArgumentError("site '" + site + "': confusion matrix counts more than " +
+                                    std::to_string(kMaxEvaluationRows) + " rows");
+      }
+      rows += c;
+    }
+    if (report.num_examples() != rows) {
+      return InvalidArgumentError(
+          "site '" + site + "': num_examples " + std::to_string(report.num_examples()) +
+          " differs from the confusion matrix's " + std::to_string(rows) + " rows");
     }
     if (!eval_expected_.count(site)) {
       return PermissionDeniedError("site '" + site + "' was not asked to evaluate round " +
                                    std::to_string(round_));
+    }
+    if (eval_reports_.count(site)) {
+      return AlreadyExistsError("site '" + site + "': evaluation of round " +
+                                std::to_string(round_) + " was already received");
     }
     eval_reports_[site] = report;
     v1::Event e;
@@ -751,18 +774,16 @@ void RoundEngine::FinishEvaluation(int64_t round) {
   std::ostringstream sites_json;
   bool first = true;
   for (const auto& [site, r] : eval_reports_) {
+    // Counted, not expanded into rows: a report may count up to 10^12 rows.
     ConfusionMatrix m(k);
-    std::vector<int64_t> truth, pred;
-    for (int t = 0; t < k; ++t) {
-      for (int p = 0; p < k; ++p) {
-        const int64_t c = r.confusion(t * k + p);
-        truth.insert(truth.end(), c, t);
-        pred.insert(pred.end(), c, p);
-      }
+    bool added = true;
+    for (int t = 0; t < k && added; ++t) {
+      for (int p = 0; p < k && added; ++p) added = m.AddCount(t, p, r.confusion(t * k + p)).ok();
     }
-    if (!m.Add(truth, pred).ok() || !total.Merge(m).ok()) continue;
+    if (!added || !total.Merge(m).ok()) continue;
     const auto& metrics = r.metrics();
-    if (metrics.count("loss")) {
+    // One site's NaN or infinite loss (a diverged model) must not make the global loss NaN.
+    if (metrics.count("loss") && std::isfinite(metrics.at("loss"))) {
       loss_sum += metrics.at("loss") * r.num_examples();
       loss_n += r.num_examples();
     }

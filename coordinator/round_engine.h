@@ -70,6 +70,10 @@ class RoundEngine {
   // `masked`: the update is a secure-aggregation masked vector (then num_examples is 0).
   Status CheckUpdate(const std::string& site, int64_t round, int64_t version,
                      int64_t num_examples, bool masked = false);
+  // An upload that passed CheckUpdate but was given up before it could be folded (its stream
+  // broke or was cancelled, a chunk or its digest was wrong): logged, published and audited
+  // as refused, like any other refusal, so that nothing is dropped silently. Returns `why`.
+  Status RejectUpdate(const std::string& site, int64_t round, int64_t version, const Status& why);
   // Under secure aggregation: the words of this round's masked vector (0 when off).
   size_t MaskedUpdateWords();
   // Opens the seal on `site`'s masked upload for `round` (its header's site key).

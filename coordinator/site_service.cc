@@ -130,6 +130,11 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   Status check = engine_->CheckUpdate(*site, header.round(), header.model_version(),
                                       header.num_examples(), masked);
   if (!check.ok()) return ToGrpc(check);
+  // From here on an update that is not folded is refused on the record (log, event, audit):
+  // a broken or corrupt upload is never dropped silently, and never folded in part.
+  auto refuse = [&](const Status& why) {
+    return ToGrpc(engine_->RejectUpdate(*site, header.round(), header.model_version(), why));
+  };
 
   // Each upload in flight holds a model-sized buffer: bound how many, so coordinator memory
   // stays O(model) with many sites.
@@ -155,20 +160,20 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   // A masked update is one int32 vector; its exact layout is checked by the engine.
   const size_t masked_words = masked ? engine_->MaskedUpdateWords() : 0;
   if (masked && masked_words == 0) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, what + ": not securely aggregated");
+    return refuse(FailedPreconditionError(what + ": not securely aggregated"));
   }
   auto assembler = masked ? ChunkAssembler::Start(header.manifest(), header.sha256(), what, nullptr,
                                                   masked_words * sizeof(uint32_t))
                           : ChunkAssembler::Start(header.manifest(), header.sha256(), what,
                                                   &global->state, global->state.size_bytes());
-  if (!assembler.ok()) return ToGrpc(assembler.status());
+  if (!assembler.ok()) return refuse(assembler.status());
   // Masked updates arrive sealed chunk by chunk (bound to this site's identity, the round,
   // the version and the offset); each is opened before it is assembled.
   std::optional<secagg::UploadOpener> opener;
   if (masked) {
     auto o = engine_->UploadOpenerFor(*site, header.round(), header.model_version(),
                                       header.seal_public_key());
-    if (!o.ok()) return ToGrpc(o.status());
+    if (!o.ok()) return refuse(o.status());
     opener.emplace(std::move(o).value());
   }
   auto add = [&](const v1::ModelChunk& c) -> Status {
@@ -179,19 +184,21 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   };
   if (!first.data().empty()) {
     Status s = add(first);
-    if (!s.ok()) return ToGrpc(s);
+    if (!s.ok()) return refuse(s);
   }
   v1::ModelChunk chunk;
   while (reader->Read(&chunk)) {
-    if (chunk.has_header()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, what + ": a second header");
-    }
+    if (chunk.has_header()) return refuse(InvalidArgumentError(what + ": a second header"));
     Status s = add(chunk);
-    if (!s.ok()) return ToGrpc(s);
+    if (!s.ok()) return refuse(s);
   }
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, what + ": cancelled");
+  if (ctx->IsCancelled()) {
+    return refuse(CancelledError(what + ": the stream broke after " +
+                                 std::to_string(assembler->received()) + " of " +
+                                 std::to_string(assembler->total()) + " bytes; discarded"));
+  }
   auto delta = assembler->Finish();
-  if (!delta.ok()) return ToGrpc(delta.status());
+  if (!delta.ok()) return refuse(delta.status());
   std::map<std::string, double> metrics(header.train_metrics().begin(),
                                         header.train_metrics().end());
   Status s = engine_->SubmitUpdate(*site, header.round(), header.model_version(),

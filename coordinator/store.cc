@@ -1,10 +1,14 @@
 #include "coordinator/store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
+#include "common/log.h"
 #include "common/model_state_file.h"
 
 namespace dermfed::coordinator {
@@ -57,6 +61,29 @@ class Stmt {
   int rc_;
 };
 
+// A checkpoint write is a temporary file NAME.tmp.PID renamed over NAME (SaveModelState); a
+// coordinator killed mid-write leaves it behind, model-sized, and nothing else would ever
+// remove it. Removes those whose writer is gone.
+void RemoveInterruptedWrites(const fs::path& dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string::npos) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + at + 5, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still writing
+    std::error_code rm;
+    if (fs::remove(entry.path(), rm)) ++removed;
+  }
+  if (removed > 0) {
+    LogWarning("coordinator", "removed %d temporary checkpoint file(s) left in %s by an interrupted "
+               "write", removed, dir.string());
+  }
+}
+
 RoundRecord ReadRound(Stmt& s) {
   RoundRecord r;
   r.round = s.Int(0);
@@ -75,6 +102,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& state_dir) {
   std::error_code ec;
   fs::create_directories(fs::path(state_dir) / "checkpoints", ec);
   if (ec) return InternalError(state_dir + ": cannot create state folder: " + ec.message());
+  RemoveInterruptedWrites(fs::path(state_dir) / "checkpoints");
   const std::string path = (fs::path(state_dir) / "coordinator.db").string();
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,

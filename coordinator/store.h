@@ -46,6 +46,7 @@ struct SiteMetricsRecord {
 
 class Store {
  public:
+  // Also removes the temporary files of checkpoint writes a crash interrupted.
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& state_dir);
   ~Store();
 

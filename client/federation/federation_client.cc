@@ -39,7 +39,8 @@ StatusOr<v1::Task> FederationClient::WaitForTask(int64_t last_round, std::chrono
 
 StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_bytes,
                                          const OpenModelStream& open, int attempts,
-                                         v1::ModelHeader* header) {
+                                         v1::ModelHeader* header,
+                                         const std::function<void()>& on_header) {
   std::optional<ChunkAssembler> assembler;
   std::optional<v1::ModelHeader> pinned;
   Status last = OkStatus();
@@ -70,6 +71,7 @@ StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_b
           if (!a.ok()) return a.status();
           assembler.emplace(std::move(a).value());
           pinned = chunk.header();
+          if (on_header) on_header();
         } else if (chunk.header().sha256() != pinned->sha256() ||
                    chunk.header().model_version() != pinned->model_version()) {
           stream = DataLossError(what + ": the model changed while the download was resumed");
@@ -110,7 +112,9 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
         req.set_offset(offset);
         return stub_->PullModel(ctx, req);
       },
-      /*attempts=*/5);
+      /*attempts=*/5, /*header=*/nullptr, [&] {
+        if (debug_hook_) debug_hook_("download");
+      });
 }
 
 Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_examples,
@@ -148,6 +152,7 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
       chunk.set_data(std::move(sealed).value());
     }
     ok = writer->Write(chunk);
+    if (off == 0 && debug_hook_) debug_hook_("upload");
   }
   writer->WritesDone();
   return FromGrpc(writer->Finish(), "uploading the update for round " + std::to_string(round));

@@ -31,10 +31,12 @@ using OpenModelStream = std::function<std::unique_ptr<grpc::ClientReaderInterfac
 // The one download loop: reads a header and chunks into a ChunkAssembler and, when the stream
 // breaks (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL), reopens it from the last byte received,
 // up to `attempts` times; refuses a retry whose header names a different model. Fills
-// `header` (if given) with the model's header.
+// `header` (if given) with the model's header. `on_header` (tests: a fault point) runs once the
+// first attempt's header has arrived, with the stream still open.
 StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_bytes,
                                          const OpenModelStream& open, int attempts,
-                                         v1::ModelHeader* header = nullptr);
+                                         v1::ModelHeader* header = nullptr,
+                                         const std::function<void()>& on_header = {});
 
 class FederationClient {
  public:
@@ -55,9 +57,15 @@ class FederationClient {
 
   const std::string& site_name() const { return site_; }
 
+  // Tests only (site.debug_fault): called with "download" once a model download's header has
+  // arrived and with "upload" once an update's header and first chunk are written, each with
+  // its stream open, so that a test can stall or kill the site mid-transfer there.
+  void set_debug_hook(std::function<void(const char* where)> hook) { debug_hook_ = std::move(hook); }
+
  private:
   std::unique_ptr<v1::SiteService::Stub> stub_;
   std::string site_;
+  std::function<void(const char* where)> debug_hook_;
 };
 
 }  // namespace dermfed::client

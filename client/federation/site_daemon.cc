@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -24,6 +25,8 @@
 #include "common/secagg/model_vector.h"
 #include "common/secagg/protocol.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/model_state_file.h"
 #include "common/model/module_state.h"
 #include "common/model/runtime.h"
 #include "common/model/state_dict.h"
@@ -33,7 +36,6 @@
 namespace dermfed::client {
 namespace {
 
-using T = ConfigType;
 constexpr char kLog[] = "site";
 
 bool Retryable(const Status& s) {
@@ -122,6 +124,30 @@ void MaybeFault(const SiteConfig& c, const char* where, int64_t round) {
   }
 }
 
+// Fault injection for tests (site.debug_fault = stall_in_<where>): the site stalls here once,
+// for site.debug_stall_s, so that a test can kill it at this point or let it run late.
+void MaybeStall(const SiteConfig& c, const std::string& where, int64_t round) {
+  static bool stalled = false;
+  if (stalled || c.debug_fault != "stall_in_" + where || c.debug_fault_round != round) return;
+  stalled = true;
+  LogWarning(kLog, "site=%s round=%d site.debug_fault: stalling in %s for %.1f s", c.name, round,
+             where, c.debug_stall_s);
+  std::this_thread::sleep_for(std::chrono::duration<double>(c.debug_stall_s));
+  LogWarning(kLog, "site=%s round=%d site.debug_fault: done stalling in %s", c.name, round, where);
+}
+
+// Tests only (site.debug_dump_updates): keeps a copy of an update the coordinator
+// acknowledged, so that a test can recompute the aggregate from what was really accepted.
+void DumpUpdate(const SiteConfig& c, int64_t round, int64_t num_examples, const ModelState& delta) {
+  if (c.debug_dump_updates.empty()) return;
+  const std::string base = c.debug_dump_updates + "/round-" + std::to_string(round);
+  Status s = SaveModelState(delta, base + ".dfs");
+  std::ofstream meta(base + ".json");
+  meta << "{\"site\": " << JsonString(c.name) << ", \"round\": " << round
+       << ", \"num_examples\": " << num_examples << "}\n";
+  if (!s.ok() || !meta) LogWarning(kLog, "site=%s site.debug_dump_updates: %s", c.name, s.message());
+}
+
 Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
   const int64_t round = task.round();
   DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
@@ -160,6 +186,7 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
       sr += l.sr;
       cf += l.cf;
       ++steps;
+      if (steps == 1) MaybeStall(c, "training", round);
     }
   }
   const double seconds =
@@ -188,7 +215,9 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   const int64_t examples =
       dp && cfg.count("dp_unweighted") ? 1 : static_cast<int64_t>(s->split.train.size());
   if (task.secagg().empty()) {
-    return client.PushUpdate(round, task.model_version(), examples, delta, metrics);
+    DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, delta, metrics));
+    DumpUpdate(c, round, examples, delta);
+    return OkStatus();
   }
   // Secure aggregation: only the masked, quantized, weighted update leaves the site.
   if (!s->secagg) {
@@ -300,80 +329,11 @@ Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, con
   }
   LogInfo(kLog, "site=%s round=%d version=%d evaluated %d rows: balanced accuracy %.3f", c.name,
           task.round(), task.model_version(), rows.size(), report.confusion.BalancedAccuracy());
+  MaybeStall(c, "evaluation", task.round());
   return client.ReportMetrics(r);
 }
 
 }  // namespace
-
-const std::vector<ConfigKey>& SiteConfigKeys() {
-  static const std::vector<ConfigKey> keys = {
-      {"site.name", T::kString, "", "The site's name; with TLS it must be the name in the site's certificate."},
-      {"site.coordinator", T::kString, "127.0.0.1:7443", "host:port of the coordinator."},
-      {"site.data", T::kString, "", "The site's dataset folder (never leaves the site)."},
-      {"site.format", T::kString, "", "Dataset format (pad-ufes-20, isic-2019, generic); empty = the federation's."},
-      {"site.skip_bad_rows", T::kBool, "false", "Skip, count and report bad dataset rows instead of stopping."},
-      {"site.validation_fraction", T::kDouble, "0.2", "Share of local patients/lesions held out for federated evaluation."},
-      {"site.seed", T::kInt, "1", "Seed for the local split, order and augmentation."},
-      {"site.threads", T::kInt, "0", "LibTorch threads (0 = all cores)."},
-      {"site.workers", T::kInt, "0", "Image decoding threads (0 = all cores)."},
-      {"site.device", T::kString, "auto", "auto, cpu, cuda or cuda:N."},
-      {"site.max_backoff_s", T::kDouble, "30", "Longest wait between reconnection attempts."},
-      {"site.max_steps_per_round", T::kInt, "0", "Cap on local training steps per round (0 = the full local epochs)."},
-      {"site.explain", T::kBool, "true", "With each evaluation, compute and report the per-class importance of each metadata feature for the global model (permutation importance; aggregate numbers only)."},
-      {"site.explain_rows", T::kInt, "256", "Validation rows the importance is computed on (a seeded random subset; 0 = all)."},
-      {"site.debug_fault", T::kString, "", "Tests only: crash on purpose in round site.debug_fault_round, at exit_after_share or exit_after_masked_upload (secure aggregation dropouts)."},
-      {"site.debug_fault_round", T::kInt, "1", "Tests only: the round site.debug_fault strikes in."},
-      {"site.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
-      {"site.ca", T::kString, "", "The consortium CA certificate (PEM); the coordinator must chain to it."},
-      {"site.cert", T::kString, "", "This site's certificate (PEM, certs/issue.sh --role site)."},
-      {"site.key", T::kString, "", "This site's private key (PEM); it never leaves the site."},
-  };
-  return keys;
-}
-
-StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
-                                    const std::map<std::string, std::string>& overrides) {
-  DF_ASSIGN_OR_RETURN(Config c, Config::Load(SiteConfigKeys(), path, overrides));
-  SiteConfig o;
-  o.name = c.GetString("site.name");
-  o.coordinator = c.GetString("site.coordinator");
-  o.data = c.GetString("site.data");
-  o.format = c.GetString("site.format");
-  o.skip_bad_rows = c.GetBool("site.skip_bad_rows");
-  o.validation_fraction = c.GetDouble("site.validation_fraction");
-  o.seed = static_cast<uint64_t>(c.GetInt("site.seed"));
-  o.threads = static_cast<int>(c.GetInt("site.threads"));
-  o.workers = static_cast<int>(c.GetInt("site.workers"));
-  o.device = c.GetString("site.device");
-  o.max_backoff_s = c.GetDouble("site.max_backoff_s");
-  o.max_steps_per_round = static_cast<int>(c.GetInt("site.max_steps_per_round"));
-  o.explain = c.GetBool("site.explain");
-  o.explain_rows = static_cast<int>(c.GetInt("site.explain_rows"));
-  o.debug_fault = c.GetString("site.debug_fault");
-  o.debug_fault_round = c.GetInt("site.debug_fault_round");
-  if (!o.debug_fault.empty() && o.debug_fault != "exit_after_share" &&
-      o.debug_fault != "exit_after_masked_upload") {
-    return InvalidArgumentError("site.debug_fault must be exit_after_share or "
-                                "exit_after_masked_upload");
-  }
-  o.insecure = c.GetBool("site.insecure");
-  o.tls.ca = c.GetString("site.ca");
-  o.tls.cert = c.GetString("site.cert");
-  o.tls.key = c.GetString("site.key");
-  const std::string where = path.empty() ? "configuration" : path;
-  if (o.name.empty()) return InvalidArgumentError(where + ": site.name is required");
-  if (o.data.empty()) return InvalidArgumentError(where + ": site.data is required");
-  if (!(o.validation_fraction > 0 && o.validation_fraction < 1)) {
-    return InvalidArgumentError(where + ": site.validation_fraction must be in (0, 1)");
-  }
-  if (o.max_backoff_s <= 0) return InvalidArgumentError(where + ": site.max_backoff_s must be > 0");
-  if (o.explain_rows < 0) return InvalidArgumentError(where + ": site.explain_rows must be >= 0");
-  if (!o.insecure && (o.tls.ca.empty() || o.tls.cert.empty() || o.tls.key.empty())) {
-    return InvalidArgumentError(where + ": site.ca, site.cert and site.key are required unless "
-                                        "site.insecure = true");
-  }
-  return o;
-}
 
 Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
   model::ConfigureThreads(c.threads);
@@ -395,12 +355,24 @@ Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 8 << 20);
   auto channel = grpc::CreateCustomChannel(c.coordinator, credentials, args);
   FederationClient client(channel, c.name);
+  int64_t task_round = 0;  // the round of the task in hand, for the stream fault points
+  if (!c.debug_fault.empty()) {
+    client.set_debug_hook([&](const char* where) { MaybeStall(c, where, task_round); });
+  }
   SiteState state;
   bool joined = false, prepared = false;
   double backoff = 0.5;
   auto sleep_backoff = [&](const Status& why) {
     LogWarning(kLog, "site=%s %s; retrying in %.1f s", c.name, why.message(), backoff);
-    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+    // Wait on the channel rather than sleep: gRPC advances a reconnection only while something
+    // polls the channel, and the calls above fail fast. Left to gRPC's 5-s backup poller, a
+    // TLS handshake misses the short connect deadlines set above, and a site took a minute
+    // (or, with a small site.max_backoff_s, forever) to reconnect to a restarted coordinator.
+    const auto until = std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                           std::chrono::duration<double>(backoff));
+    auto state = channel->GetState(/*try_to_connect=*/true);
+    while (!stop && channel->WaitForStateChange(state, until)) state = channel->GetState(true);
     backoff = std::min(c.max_backoff_s, backoff * 2);
   };
   while (!stop) {
@@ -437,6 +409,7 @@ Status RunSiteDaemon(const SiteConfig& c, const std::atomic<bool>& stop) {
       return task.status();
     }
     backoff = 0.5;
+    task_round = task->round();
     Status s;
     switch (task->kind()) {
       case v1::Task::DONE:

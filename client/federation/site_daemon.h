@@ -14,36 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "common/tls/tls.h"
-#include "common/config.h"
+#include "client/federation/site_config.h"
 #include "common/status.h"
 
 namespace dermfed::client {
-
-struct SiteConfig {
-  std::string name;          // identity without TLS (tests, demos)
-  std::string coordinator = "127.0.0.1:7443";
-  std::string data;          // dataset folder
-  std::string format;        // "" = the federation's format
-  bool skip_bad_rows = false;
-  double validation_fraction = 0.2;
-  uint64_t seed = 1;
-  int threads = 0;
-  int workers = 0;
-  std::string device = "auto";
-  double max_backoff_s = 30;
-  int max_steps_per_round = 0;  // 0 = full local epochs (tests/benchmarks cap it)
-  bool explain = true;          // metadata-feature importance with each evaluation
-  int explain_rows = 256;       // validation rows it scores (0 = all)
-  std::string debug_fault;      // tests: "exit_after_share" | "exit_after_masked_upload"
-  int64_t debug_fault_round = 1;
-  bool insecure = false;
-  tls::TlsFiles tls;
-};
-
-const std::vector<ConfigKey>& SiteConfigKeys();
-StatusOr<SiteConfig> LoadSiteConfig(const std::string& path,
-                                    const std::map<std::string, std::string>& overrides);
 
 // Runs until the federation is DONE (OK), `stop` becomes true, or an unrecoverable error
 // (bad local data, a model the coordinator refuses).
