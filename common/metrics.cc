@@ -63,6 +63,17 @@ Status ConfusionMatrix::Add(const std::vector<int64_t>& truth,
   return OkStatus();
 }
 
+Status ConfusionMatrix::AddCount(int truth, int predicted, int64_t count) {
+  if (truth < 0 || truth >= k_ || predicted < 0 || predicted >= k_ || count < 0) {
+    return InvalidArgumentError("metrics: " + std::to_string(count) + " rows of label " +
+                                std::to_string(truth) + " / prediction " +
+                                std::to_string(predicted) + ": outside 0.." +
+                                std::to_string(k_ - 1) + " or negative");
+  }
+  counts_[truth * k_ + predicted] += count;
+  return OkStatus();
+}
+
 Status ConfusionMatrix::Merge(const ConfusionMatrix& other) {
   if (other.k_ != k_) {
     return InvalidArgumentError("metrics: cannot merge a " + std::to_string(other.k_) +

@@ -21,6 +21,10 @@ class ConfusionMatrix {
 
   // Fails naming the row when a label is outside [0, num_classes); then nothing is added.
   Status Add(const std::vector<int64_t>& truth, const std::vector<int64_t>& predicted);
+  // Adds `count` rows of true class `truth` predicted as `predicted`, without expanding them
+  // (federated evaluation reports counts). Fails when a class is outside [0, num_classes) or
+  // the count is negative; then nothing is added.
+  Status AddCount(int truth, int predicted, int64_t count);
   // Adds another matrix of the same size (federated evaluation sums sites' matrices).
   Status Merge(const ConfusionMatrix& other);
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <unordered_set>
 
 namespace dermfed {
@@ -180,13 +181,24 @@ int ModelState::Find(std::string_view name) const {
 bool ModelState::SameLayout(const ModelState& other) const { return CheckSameLayout(other).ok(); }
 
 Status ModelState::CheckSameLayout(const ModelState& other) const {
-  if (manifest_.size() != other.manifest_.size()) {
-    return InvalidArgumentError("model state has " + std::to_string(other.manifest_.size()) +
-                                " tensors, expected " + std::to_string(manifest_.size()));
+  return CheckSameLayout(other.manifest_);
+}
+
+Status ModelState::CheckSameLayout(const std::vector<TensorSpec>& other) const {
+  if (manifest_.size() != other.size()) {
+    // Name the tensor where the two lists part: the first missing or the first extra one.
+    size_t i = 0;
+    while (i < manifest_.size() && i < other.size() && manifest_[i].name == other[i].name) ++i;
+    const std::string which = other.size() < manifest_.size()
+                                  ? "'" + manifest_[i].name + "' is missing"
+                                  : "'" + other[i].name + "' is not in the model";
+    return InvalidArgumentError("model state has " + std::to_string(other.size()) +
+                                " tensors, expected " + std::to_string(manifest_.size()) + ": " +
+                                which);
   }
   for (size_t i = 0; i < manifest_.size(); ++i) {
     const TensorSpec& a = manifest_[i];
-    const TensorSpec& b = other.manifest_[i];
+    const TensorSpec& b = other[i];
     if (a.name != b.name) {
       return InvalidArgumentError("tensor " + std::to_string(i) + " is '" + b.name +
                                   "', expected '" + a.name + "'");
@@ -210,10 +222,16 @@ uint64_t ModelState::TotalElements() const {
 namespace {
 template <typename T>
 void Sub(uint8_t* a, const uint8_t* b, uint64_t nbytes) {
+  // Integers wrap (in their unsigned type) rather than overflow: a model from the wire can
+  // hold any value, and signed overflow is undefined behaviour.
+  using Arith = typename std::conditional_t<std::is_integral_v<T>, std::make_unsigned<T>,
+                                            std::common_type<T>>::type;
   T* x = reinterpret_cast<T*>(a);
   const T* y = reinterpret_cast<const T*>(b);
   const uint64_t n = nbytes / sizeof(T);
-  for (uint64_t i = 0; i < n; ++i) x[i] -= y[i];
+  for (uint64_t i = 0; i < n; ++i) {
+    x[i] = static_cast<T>(static_cast<Arith>(x[i]) - static_cast<Arith>(y[i]));
+  }
 }
 }  // namespace
 

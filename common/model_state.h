@@ -90,6 +90,8 @@ class ModelState {
   bool SameLayout(const ModelState& other) const;
   // OK when SameLayout, else an error naming the first differing tensor.
   Status CheckSameLayout(const ModelState& other) const;
+  // The same check against a manifest alone (an untrusted one, before any buffer exists).
+  Status CheckSameLayout(const std::vector<TensorSpec>& other) const;
 
   // Total number of elements over all tensors.
   uint64_t TotalElements() const;

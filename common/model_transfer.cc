@@ -51,12 +51,18 @@ StatusOr<ChunkAssembler> ChunkAssembler::Start(const v1::Manifest& manifest,
   if (sha256.size() != Sha256::kBytes) {
     return InvalidArgumentError(what + ": header has no valid SHA-256 digest");
   }
+  // Validated and compared with the expected layout before anything is allocated, so that a
+  // wrong dtype, shape, name or tensor count is refused naming the tensor, not as a size.
+  auto specs = ManifestFromProto(manifest);
+  if (!specs.ok()) return Annotate(specs.status(), what);
+  if (expected != nullptr) {
+    Status s = expected->CheckSameLayout(*specs);
+    if (!s.ok()) return Annotate(s, what);
+  }
   if (manifest.buffer_bytes() > max_bytes) {
     return InvalidArgumentError(what + ": " + std::to_string(manifest.buffer_bytes()) +
                                 " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
-  auto specs = ManifestFromProto(manifest);
-  if (!specs.ok()) return Annotate(specs.status(), what);
   // Lay the state out ourselves and require the sender's offsets to match: the buffer we
   // fill is then exactly what the manifest describes.
   std::vector<TensorSpec> layout = *specs;
@@ -74,10 +80,6 @@ StatusOr<ChunkAssembler> ChunkAssembler::Start(const v1::Manifest& manifest,
     return InvalidArgumentError(what + ": buffer_bytes " + std::to_string(manifest.buffer_bytes()) +
                                 " does not match its tensors (" + std::to_string(state.size_bytes()) +
                                 ")");
-  }
-  if (expected != nullptr) {
-    Status s = expected->CheckSameLayout(state);
-    if (!s.ok()) return Annotate(s, what);
   }
   return ChunkAssembler(std::move(state), sha256, what);
 }

@@ -63,6 +63,22 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     return 2;
   }
   const CoordinatorConfig& c = *config;
+  // Certificates (and the CRL) are checked before anything is written to server.state_dir, so
+  // a refused start leaves no half-made state behind.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (c.insecure) {
+    LogWarning(kLog, "server.insecure is on: NO TLS, NO CERTIFICATES. Anyone who can reach %s "
+               "can join as any site and control the federation. Use this only for tests and "
+               "local demos.", c.listen);
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    auto tls = tls::ServerCredentials(c.tls);
+    if (!tls.ok()) {
+      std::cerr << "dermfed-coordinator: " << tls.status().message() << "\n";
+      return 2;
+    }
+    credentials = *tls;
+  }
   model::ConfigureThreads(c.threads);
   auto schema = FederationSchema(c);
   if (!schema.ok()) {
@@ -105,12 +121,6 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   spec.set_fedbn(c.fedbn);
   spec.set_rounds(c.rounds);
 
-  auto store = Store::Open(c.state_dir);
-  if (!store.ok()) {
-    std::cerr << "dermfed-coordinator: " << store.status().message() << "\n";
-    return 1;
-  }
-  (*store)->set_keep_checkpoints(c.keep_checkpoints);
   // The model as the config describes it: the layout every checkpoint must have.
   torch::manual_seed(c.seed);
   auto net = model::MakeDualRefNet(options);
@@ -133,6 +143,13 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
     return 1;
   }
 
+  // Opened once the configuration has built a model: a refused start writes nothing.
+  auto store = Store::Open(c.state_dir);
+  if (!store.ok()) {
+    std::cerr << "dermfed-coordinator: " << store.status().message() << "\n";
+    return 1;
+  }
+  (*store)->set_keep_checkpoints(c.keep_checkpoints);
   int64_t completed = 0;
   ModelState global;
   auto last = (*store)->LastCompleted();
@@ -184,20 +201,6 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   RoundEngine engine(c, spec, std::move(global), completed, std::move(strategy).value(),
                      store->get());
   engine.set_audit(audit_log->get());
-  std::shared_ptr<grpc::ServerCredentials> credentials;
-  if (c.insecure) {
-    LogWarning(kLog, "server.insecure is on: NO TLS, NO CERTIFICATES. Anyone who can reach %s "
-               "can join as any site and control the federation. Use this only for tests and "
-               "local demos.", c.listen);
-    credentials = grpc::InsecureServerCredentials();
-  } else {
-    auto tls = tls::ServerCredentials(c.tls);
-    if (!tls.ok()) {
-      std::cerr << "dermfed-coordinator: " << tls.status().message() << "\n";
-      return 2;
-    }
-    credentials = *tls;
-  }
   SiteServiceImpl service(&engine, c.max_concurrent_uploads, /*tls=*/!c.insecure);
   MonitorServiceImpl monitor(&engine, store->get(), /*tls=*/!c.insecure);
   grpc::ServerBuilder builder;

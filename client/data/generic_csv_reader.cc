@@ -47,6 +47,12 @@ StatusOr<Dataset> GenericCsvReader::Read(const std::string& path) const {
                                                "' is absolute; paths are relative to ",
                                                base.empty() ? "." : base.string()));
     }
+    const fs::path normal = fs::path(image).lexically_normal();
+    if (!normal.empty() && *normal.begin() == "..") {
+      return InvalidArgumentError(absl::StrCat(spec.image_column, " '", image, "' leaves ",
+                                               base.empty() ? "." : base.string(),
+                                               "; image paths stay below the manifest's folder"));
+    }
     std::string label_text(absl::StripAsciiWhitespace(field(spec.label_column)));
     const auto& classes = dataset.class_names;
     auto label = std::find(classes.begin(), classes.end(), label_text);

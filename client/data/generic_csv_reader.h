@@ -25,9 +25,9 @@ class GenericCsvReader : public DatasetReader {
       : schema_(std::move(schema)), options_(options) {}
 
   // `path` is the manifest, or a folder holding the schema's manifest file. Bad rows (see
-  // ReadOptions): wrong field count; an empty, absolute or missing image path; a label that
-  // is not a class name; an empty group (when a group column is declared); a row id seen
-  // before.
+  // ReadOptions): wrong field count; an empty, absolute or missing image path, or one that
+  // leaves the manifest's folder (..); a label that is not a class name; an empty group (when
+  // a group column is declared); a row id seen before.
   StatusOr<Dataset> Read(const std::string& path) const override;
 
  private:

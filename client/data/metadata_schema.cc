@@ -168,6 +168,13 @@ Status ParseManifest(const Json& json, const std::string& where, ManifestSpec* m
   DF_RETURN_IF_ERROR(reader.String("group_column", false, &manifest->group_column));
   DF_RETURN_IF_ERROR(reader.String("id_column", false, &manifest->id_column));
   if (manifest->file.empty()) return reader.Error("'file' is empty");
+  // A file name, never a path: the reader opens it in the dataset folder and partition writes
+  // it into each site folder, and the federation's schema comes from the coordinator.
+  if (manifest->file.find_first_of("/\\") != std::string::npos || manifest->file == "." ||
+      manifest->file == "..") {
+    return reader.Error(absl::StrCat("'file' is '", manifest->file,
+                                     "'; expected a file name in the dataset folder, not a path"));
+  }
   if (manifest->image_column.empty()) return reader.Error("'image_column' is empty");
   if (manifest->label_column.empty()) return reader.Error("'label_column' is empty");
   return reader.CheckNoOtherKeys();

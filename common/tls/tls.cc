@@ -60,6 +60,28 @@ StatusOr<X509Ptr> ReadCert(const std::string& path, const std::string& what) {
                            [](BIO* b) { return PEM_read_bio_X509(b, nullptr, nullptr, nullptr); });
 }
 
+std::string TimeText(const ASN1_TIME* t) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "?";
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+// A certificate outside its validity period would only fail later, in every handshake, as
+// a connection error the peer retries: refuse it at start-up, naming the file and the date.
+Status CheckValidity(X509* cert, const std::string& what, const std::string& path) {
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+    return InvalidArgumentError(what + " '" + path + "' expired on " +
+                                TimeText(X509_get0_notAfter(cert)));
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+    return InvalidArgumentError(what + " '" + path + "' is not valid before " +
+                                TimeText(X509_get0_notBefore(cert)));
+  }
+  return OkStatus();
+}
+
 // Refuses revoked client certificates (the RevocationList re-reads the CRL file).
 class CrlVerifier : public grpc::experimental::ExternalCertificateVerifier {
  public:
@@ -101,6 +123,8 @@ Status CheckFiles(const TlsFiles& f, const std::string& what) {
   }
   DF_ASSIGN_OR_RETURN(X509Ptr ca, ReadCert(f.ca, what + " CA certificate"));
   DF_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(f.cert, what + " certificate"));
+  DF_RETURN_IF_ERROR(CheckValidity(ca.get(), what + " CA certificate", f.ca));
+  DF_RETURN_IF_ERROR(CheckValidity(cert.get(), what + " certificate", f.cert));
   DF_ASSIGN_OR_RETURN(std::string key_pem, ReadFile(f.key, what + " key"));
   DF_ASSIGN_OR_RETURN(PkeyPtr key, ParsePem<PkeyPtr>(key_pem, what + " key '" + f.key + "'", [](BIO* b) {
                         return PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);

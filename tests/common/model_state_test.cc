@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +76,27 @@ TEST(ModelStateTest, LayoutMismatchNamesTheTensor) {
   Status s = a.CheckSameLayout(*b);
   EXPECT_NE(s.message().find("'fc.bias' is float16 [6], expected float16 [5]"), std::string::npos)
       << s;
+}
+
+// Found by tests/fuzz/manifest_fuzzer (UBSan: signed overflow): integers from the wire can
+// hold anything, so local − global wraps as two's complement instead.
+TEST(SubtractInPlaceTest, IntegerTensorsWrapInsteadOfOverflowing) {
+  auto a = ModelState::Create({Spec("steps", DType::kInt64, {2}), Spec("mask", DType::kInt32, {1})});
+  ASSERT_TRUE(a.ok());
+  ModelState b = a->Clone();
+  int64_t* x = reinterpret_cast<int64_t*>(a->TensorData(0));
+  const int64_t* y = reinterpret_cast<const int64_t*>(b.TensorData(0));
+  x[0] = INT64_MIN;
+  reinterpret_cast<int64_t*>(b.TensorData(0))[0] = 1;
+  x[1] = 7;
+  reinterpret_cast<int64_t*>(b.TensorData(0))[1] = 5;
+  reinterpret_cast<int32_t*>(a->TensorData(1))[0] = INT32_MAX;
+  reinterpret_cast<int32_t*>(b.TensorData(1))[0] = -1;
+  ASSERT_TRUE(SubtractInPlace(&*a, b).ok());
+  EXPECT_EQ(x[0], INT64_MAX);
+  EXPECT_EQ(x[1], 2);
+  EXPECT_EQ(y[1], 5);
+  EXPECT_EQ(reinterpret_cast<const int32_t*>(a->TensorData(1))[0], INT32_MIN);
 }
 
 TEST(ValidateManifestTest, RefusesDuplicateNames) {
