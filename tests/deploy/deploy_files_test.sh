@@ -231,7 +231,9 @@ def check_config(where, binary, path, extra=()):
 def run_config_check(where, binary, path, extra=()):
     checked["configs"] += 1
     if binary == "dermfed-coordinator":
-        poke = ["--set", f"model.schema={ABSENT}.json"]
+        # The first file the coordinator opens after its configuration is accepted: the CA
+        # (TLS is checked first), or the schema when the file runs without TLS.
+        poke = ["--set", f"model.schema={ABSENT}.json", "--set", f"tls.ca={ABSENT}.crt"]
     else:
         poke = ["--set", "site.insecure=false", "--set", f"site.ca={ABSENT}.crt"]
     argv = [BINARIES[binary]] + (["--config", path] if path else []) + list(extra) + poke
