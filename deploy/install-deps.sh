@@ -16,6 +16,7 @@ PACKAGES=(
   chromium                                       # the dashboard's browser test (tests only)
   python3 python3-torch python3-torchvision      # parity fixtures (tests only)
   python3-prometheus-client curl                 # /metrics parsed by Prometheus' parser (tests only)
+  clang-14 libclang-rt-14-dev                    # libFuzzer targets, tests/fuzz (tests only)
 )
 
 missing=()

@@ -77,7 +77,13 @@ Status MetadataEncoder::Encode(const std::vector<std::string>& values, float* ou
           return InvalidArgumentError(
               absl::StrCat("column '", column.name, "': '", raw, "' is not a number"));
         }
-        block[0] = (static_cast<float>(value) - column.mean) * column.inv_std;
+        // Finite as a double is not enough: 1e39 becomes an infinite float.
+        const float encoded = (static_cast<float>(value) - column.mean) * column.inv_std;
+        if (!std::isfinite(encoded)) {
+          return InvalidArgumentError(absl::StrCat("column '", column.name, "': '", raw,
+                                                   "' is out of range for the model"));
+        }
+        block[0] = encoded;
       }
       block[1] = missing ? 1.0f : 0.0f;
       continue;

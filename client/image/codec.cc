@@ -31,6 +31,15 @@ Status CheckSize(int w, int h, const std::string& name) {
   return OkStatus();
 }
 
+Status CheckPixels(int w, int h, const std::string& name) {
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    return InvalidArgumentError(name + ": image of " + std::to_string(w) + "x" +
+                                std::to_string(h) + " pixels is above the limit of " +
+                                std::to_string(kMaxImagePixels) + " pixels");
+  }
+  return OkStatus();
+}
+
 StatusOr<Image> DecodePng(const uint8_t* data, size_t size, const std::string& name) {
   png_image png;
   std::memset(&png, 0, sizeof(png));
@@ -39,6 +48,7 @@ StatusOr<Image> DecodePng(const uint8_t* data, size_t size, const std::string& n
     return InvalidArgumentError(name + ": not a readable PNG: " + png.message);
   }
   Status s = CheckSize(static_cast<int>(png.width), static_cast<int>(png.height), name);
+  if (s.ok()) s = CheckPixels(static_cast<int>(png.width), static_cast<int>(png.height), name);
   if (!s.ok()) {
     png_image_free(&png);
     return s;
@@ -82,6 +92,7 @@ StatusOr<Image> DecodeJpeg(const uint8_t* data, size_t size, const std::string& 
       }
     }
   }
+  DF_RETURN_IF_ERROR(CheckPixels(out_w, out_h, name));
   Image img;
   img.width = out_w;
   img.height = out_h;

@@ -23,8 +23,12 @@ struct Image {
   std::vector<uint8_t> rgb;
 };
 
-// Images larger than this on either side are refused (a decompression bomb guard).
+// Images larger than this on either side are refused (a decompression bomb guard)...
 inline constexpr int kMaxImageSide = 16384;
+// ...and so are images that would decode to more pixels than this: 64 Mi pixels (192 MiB of
+// RGB), far above any dermoscopic image, so that a 70-byte PNG cannot make a site allocate
+// 768 MiB per decoding thread. A JPEG counts at the scale it is decoded at.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 
 // Decodes PNG or JPEG (sniffed from the bytes, not the name). With `min_side` > 0, a JPEG
 // is decoded at the smallest libjpeg-turbo scale whose shorter side is still >= min_side.

@@ -248,7 +248,9 @@ StatusOr<NamedTensors> ReadZip(std::string_view bytes) {
     DF_ASSIGN_OR_RETURN(bool present, has_record(name));
     if (!present) return DataLossError(absl::StrCat("storage record '", name, "' is missing"));
     DF_ASSIGN_OR_RETURN(auto record, get_record(name));
-    auto& [data, size] = record;
+    // Not a structured binding: C++17 lambdas cannot capture those (clang refuses).
+    auto& data = std::get<0>(record);
+    const size_t size = std::get<1>(record);
     const int64_t expected = StorageBytes(decl);
     if (size < static_cast<uint64_t>(expected)) {
       return DataLossError(absl::StrCat(

@@ -97,6 +97,16 @@ TEST(MetadataEncoderTest, NumericThatIsNotANumberIsAnError) {
   }
 }
 
+// Found by tests/fuzz/metadata_encoder_fuzzer: finite as a double, infinite as a float.
+TEST(MetadataEncoderTest, NumericBeyondFloatRangeIsAnError) {
+  for (const char* bad : {"1e39", "-3.5e38", "66666666666666666666666666666666666666666"}) {
+    auto out = Encoder().Encode({bad, "1", "", "male"});
+    ASSERT_FALSE(out.ok()) << bad;
+    EXPECT_THAT(out.status().message(), HasSubstr("column 'age': '")) << bad;
+    EXPECT_THAT(out.status().message(), HasSubstr("out of range")) << bad;
+  }
+}
+
 TEST(MetadataEncoderTest, WrongValueCountIsAnError) {
   EXPECT_THAT(Encoder().Encode({"1", "2"}).status().message(),
               HasSubstr("metadata has 2 values, the encoder expects 4"));

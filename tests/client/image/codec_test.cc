@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 namespace dermfed::client {
 namespace {
@@ -79,6 +81,34 @@ TEST(CodecTest, GarbageIsRefused) {
   EXPECT_NE(r.status().message().find("neither PNG nor JPEG"), std::string::npos);
   auto empty = DecodeImage(junk, 0, "empty.png");
   EXPECT_FALSE(empty.ok());
+}
+
+// CRC-32 (PNG's chunk checksum), to forge a header.
+uint32_t Crc32(const uint8_t* p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+  }
+  return ~c;
+}
+
+// A 70-byte PNG that declares 16384 x 16384 pixels would need 768 MiB to decode.
+TEST(CodecTest, PngWithTooManyPixelsIsRefusedBeforeDecoding) {
+  auto bytes = EncodePng(Gradient(1, 1));
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  std::vector<uint8_t> png = *bytes;
+  // Signature (8), IHDR length (4), "IHDR" (4), width (4, big-endian), height (4), ...
+  for (int i : {16, 20}) {
+    png[i] = 0x00, png[i + 1] = 0x00, png[i + 2] = 0x40, png[i + 3] = 0x00;  // 16384
+  }
+  const uint32_t crc = Crc32(png.data() + 12, 4 + 13);
+  for (int i = 0; i < 4; ++i) png[29 + i] = static_cast<uint8_t>(crc >> (24 - 8 * i));
+  auto r = DecodeImage(png.data(), png.size(), "bomb.png");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bomb.png: image of 16384x16384 pixels is above the limit"),
+            std::string::npos)
+      << r.status();
 }
 
 TEST(CodecTest, MissingFileIsNotFound) {
