@@ -27,7 +27,10 @@ void SeededShuffle(std::vector<T>& v, std::mt19937_64& rng) {
 }
 
 torch::nn::SequentialImpl* Child(model::DualRefNetImpl& net, const char* name) {
-  auto* child = net.named_children().find(name);
+  // named_children() returns its dictionary by value: look up in a copy that lives here,
+  // not in a temporary (the modules themselves are owned by net).
+  const auto children = net.named_children();
+  const auto* child = children.find(name);
   return child ? (*child)->as<torch::nn::Sequential>() : nullptr;
 }
 

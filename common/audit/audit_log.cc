@@ -286,14 +286,28 @@ Status AuditLog::Record(const Entry& entry) {
   const std::string line_hash = Sha256Hex(line);
   line += '\n';
 
+  // Where this line starts: a write that fails half-way (a full disk) is cut back to here,
+  // so the log on disk stays a whole chain and the coordinator can still restart on it.
+  struct stat before {};
+  if (fstat(fd_, &before) != 0) {
+    return UnavailableError(
+        absl::StrCat("audit log ", path_, ": fstat before seq ", last_seq_ + 1, ": ",
+                     ErrnoMessage(errno)));
+  }
   size_t written = 0;
   while (written < line.size()) {
     const ssize_t n = write(fd_, line.data() + written, line.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int err = errno;
       Status error = UnavailableError(absl::StrCat("audit log ", path_, ": write of seq ",
-                                                   last_seq_ + 1, ": ", ErrnoMessage(errno)));
-      if (written > 0) broken_ = error;  // a partial line is on disk: the chain is cut
+                                                   last_seq_ + 1, ": ", ErrnoMessage(err)));
+      if (written > 0 && ftruncate(fd_, before.st_size) != 0) {
+        // A partial line stays on disk: the chain is cut, refuse everything after it.
+        broken_ = UnavailableError(absl::StrCat(error.message(), "; cutting the partial line ",
+                                                "back failed too: ", ErrnoMessage(errno)));
+        return broken_;
+      }
       return error;
     }
     written += static_cast<size_t>(n);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,6 +185,41 @@ TEST_F(AuditLogTest, TruncatedLastLineIsDetectedByLineNumber) {
   Status status = OpenAndVerify();
   ExpectNamesLine(status, 4);
   EXPECT_NE(status.message().find("truncated"), std::string::npos) << status;
+}
+
+// A disk that fills up half-way through an entry (here: a file-size limit that lets only part
+// of the line through) must not leave a partial line behind: the write fails, the log stays a
+// whole chain that a restarted coordinator can open, and once there is room again entries go on.
+TEST_F(AuditLogTest, WriteCutOffMidLineLeavesAWholeChain) {
+  RecordEntries(2);
+  auto log = AuditLog::Open(path_);
+  ASSERT_TRUE(log.ok()) << log.status();
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  struct rlimit old_limit {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct sigaction ignore {}, old_action {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);  // EFBIG instead of a signal
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = static_cast<rlim_t>(st.st_size) + 40;  // room for 40 bytes of the line
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  Status cut = (*log)->Record(Upload(3));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
+  EXPECT_FALSE(cut.ok());
+  EXPECT_NE(cut.message().find("write of seq 3"), std::string::npos) << cut;
+  struct stat after {};
+  ASSERT_EQ(stat(path_.c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, st.st_size) << "the partial line was not cut back";
+  EXPECT_TRUE(AuditLog::Verify(path_).ok()) << AuditLog::Verify(path_);
+  // The same log carries on, and so does a restarted one.
+  ASSERT_TRUE((*log)->Record(Upload(3)).ok());
+  EXPECT_EQ((*log)->last_seq(), 3);
+  log->reset();
+  RecordEntries(1, 4);
+  EXPECT_TRUE(AuditLog::Verify(path_).ok()) << AuditLog::Verify(path_);
+  EXPECT_EQ(Lines().size(), 4u);
 }
 
 TEST_F(AuditLogTest, LastLineMissingOnlyItsNewlineIsDetected) {
