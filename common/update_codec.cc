@@ -6,6 +6,8 @@
 #include <limits>
 #include <numeric>
 
+#include "absl/strings/match.h"
+
 namespace dermfed {
 namespace {
 
@@ -13,7 +15,16 @@ constexpr char kMagic[4] = {'D', 'F', 'U', '1'};
 constexpr uint64_t kHeaderBytes = 12;  // magic, codec, 3 zero bytes, tensor count
 constexpr float kHalfMax = 65504.0f;
 
-bool Compressed(const TensorSpec& t) { return t.dtype == DType::kFloat32; }
+// BatchNorm's running statistics are state, not gradients: a rounded or partly sent (top-k
+// with a stale residual) running_var delta can drive the variance negative and the model to
+// NaN, so they travel raw. They are a tiny share of any model.
+bool IsRunningStatistic(const std::string& name) {
+  return absl::EndsWith(name, "running_mean") || absl::EndsWith(name, "running_var");
+}
+
+bool Compressed(const TensorSpec& t) {
+  return t.dtype == DType::kFloat32 && !IsRunningStatistic(t.name);
+}
 
 // IEEE 754 binary32 -> binary16, round to nearest even. REQUIRES |f| finite and
 // representable (the encoder checks); tiny values become half subnormals or zero.

@@ -12,13 +12,16 @@
 //
 // Only float32 tensors are compressed; every other tensor (BatchNorm's int64
 // num_batches_tracked, float64, ...) travels as its raw bytes, so integer state is exact.
+// BatchNorm running statistics (names ending in running_mean or running_var) travel raw
+// too: they are state, not gradients, and a rounded or partly sent variance delta (top-k's
+// residual is stale by a round) can make the aggregated variance negative.
 //
 // An encoded update is one ModelState holding a single uint8 tensor "codec/<name>", so it
 // crosses the wire through the one chunking path (model_transfer.h) with its own digest.
 // Its bytes, little-endian:
 //   "DFU1", codec (1 byte), 3 zero bytes, tensor count (uint32), then per tensor of the
 //   model's manifest in order:
-//     not float32: nbytes raw bytes
+//     raw (not float32, or a running statistic): nbytes raw bytes
 //     fp16: numel × uint16          int8: float32 scale, numel × int8
 //     topk: uint32 k, k × uint32 index (strictly increasing), k × float32 value
 // The size is a function of the model's layout and the negotiated codec alone

@@ -207,6 +207,32 @@ TEST(UpdateCodecTest, ErrorFeedbackOfAnotherLayoutIsRefused) {
   EXPECT_FALSE(e.ok());
 }
 
+TEST(UpdateCodecTest, BatchNormRunningStatisticsTravelRawAndExact) {
+  auto s = ModelState::Create({Spec("bn.running_mean", DType::kFloat32, {3}),
+                               Spec("bn.running_var", DType::kFloat32, {3}),
+                               Spec("bn.weight", DType::kFloat32, {3})});
+  ASSERT_TRUE(s.ok());
+  const float values[9] = {0.1234567f, -3, 1e-7f, -0.9f, 0.3333333f, 1e-9f, 1, 2, 3};
+  for (size_t i = 0; i < 3; ++i) std::memcpy(s->TensorData(i), values + 3 * i, 3 * sizeof(float));
+  for (UpdateCodec c : {UpdateCodec::kFp16, UpdateCodec::kInt8, UpdateCodec::kTopK}) {
+    // Raw: 12 bytes each, whatever the codec; only bn.weight is compressed.
+    const CodecOptions o = Options(c, 0.34);
+    EXPECT_EQ(EncodedBytes(s->manifest(), o),
+              12u + 12 + 12 + (c == UpdateCodec::kFp16 ? 6 : c == UpdateCodec::kInt8 ? 7 : 4 + 8 * 2))
+        << UpdateCodecName(c);
+    ModelState residual;
+    auto r = RoundTrip(*s, o, &residual);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(F(*r, "bn.running_mean")[i], values[i]) << UpdateCodecName(c);
+      EXPECT_EQ(F(*r, "bn.running_var")[i], values[3 + i]) << UpdateCodecName(c);
+    }
+    if (c == UpdateCodec::kTopK) {
+      for (int i = 0; i < 3; ++i) EXPECT_EQ(F(residual, "bn.running_var")[i], 0.0f);
+    }
+  }
+}
+
 TEST(UpdateCodecTest, NonFiniteValuesAreRefusedByEveryCodec) {
   for (UpdateCodec c : {UpdateCodec::kFp16, UpdateCodec::kInt8, UpdateCodec::kTopK}) {
     ModelState d = SampleDelta();
