@@ -1,6 +1,7 @@
 // Update codecs: round-trip error bounds, exact sizes, error feedback, and hostile
 // encodings refused with the tensor named.
 #include "common/update_codec.h"
+#include "tests/common/tensor_spec.h"
 
 #include <gtest/gtest.h>
 
@@ -11,13 +12,7 @@
 namespace dermfed {
 namespace {
 
-TensorSpec Spec(std::string name, DType dtype, std::vector<int64_t> shape) {
-  TensorSpec t;
-  t.name = std::move(name);
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  return t;
-}
+using ::dermfed::test_util::Spec;
 
 // A model-like delta: two float32 tensors with values over several orders of magnitude,
 // a BatchNorm counter (int64) and an empty tensor.
