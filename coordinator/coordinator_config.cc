@@ -1,5 +1,7 @@
 #include "coordinator/coordinator_config.h"
 
+#include "common/update_codec.h"
+
 namespace dermfed::coordinator {
 
 using T = ConfigType;
@@ -17,6 +19,8 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"federation.local_epochs", T::kInt, "1", "Epochs each site trains per round."},
       {"federation.eval_deadline_s", T::kDouble, "300", "Seconds the federated evaluation of a round waits for site reports."},
       {"federation.seed", T::kInt, "1", "Seed for the initial model and site sampling."},
+      {"federation.compression", T::kString, "none", "Update compression every site uploads with: none, fp16 (half the bytes), int8 (a quarter, per-tensor scale) or topk (the largest federation.topk_fraction of each tensor, with error feedback at the site). Not with secure aggregation or DP."},
+      {"federation.topk_fraction", T::kDouble, "0.01", "topk: fraction of each float tensor's values a site sends (0, 1]."},
       {"model.backbone", T::kString, "tiny", "tiny, vgg13, densenet121, resnet50, efficientnet_b0 or mobilenet_v2."},
       {"model.format", T::kString, "pad-ufes-20", "Dataset format whose shipped schema the federation uses (pad-ufes-20, isic-2019)."},
       {"model.schema", T::kString, "", "Path of a metadata schema JSON; empty = the shipped schema of model.format."},
@@ -102,6 +106,8 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.local_epochs = static_cast<int>(c.GetInt("federation.local_epochs"));
   o.eval_deadline_s = c.GetDouble("federation.eval_deadline_s");
   o.seed = static_cast<uint64_t>(c.GetInt("federation.seed"));
+  o.compression = c.GetString("federation.compression");
+  o.topk_fraction = c.GetDouble("federation.topk_fraction");
   o.backbone = c.GetString("model.backbone");
   o.format = c.GetString("model.format");
   o.schema = c.GetString("model.schema");
@@ -171,6 +177,27 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
     if (o.dp_mode == "distributed" && !o.secure_aggregation) {
       return refuse("dp.mode = distributed needs security.secure_aggregation = true (each site's "
                     "share of the noise is too small to protect its update on its own)");
+    }
+  }
+  auto codec = ParseUpdateCodec(o.compression);
+  if (!codec.ok()) return refuse("federation.compression: " + std::string(codec.status().message()));
+  if (*codec != UpdateCodec::kNone) {
+    if (!(o.topk_fraction > 0 && o.topk_fraction <= 1)) {
+      return refuse("federation.topk_fraction must be in (0, 1]");
+    }
+    // Masking works on fixed-point words mod 2^32 that must sum exactly: a per-site fp16,
+    // int8 scale or top-k index set would not (docs/configuration.md, "Update compression").
+    if (o.secure_aggregation) {
+      return refuse("federation.compression = " + o.compression + " cannot be combined with "
+                    "security.secure_aggregation: masked updates are already fixed-point words "
+                    "that must add up exactly across sites; use compression = none");
+    }
+    // The coordinator checks every update's norm against dp.clip; lossy codecs (and top-k's
+    // error feedback, which carries past rounds' values) could exceed it.
+    if (o.dp_mode != "off") {
+      return refuse("federation.compression = " + o.compression + " cannot be combined with "
+                    "dp.mode = " + o.dp_mode + ": a compressed update may exceed the dp.clip "
+                    "bound the noise is calibrated to; use compression = none");
     }
   }
   if (!(o.max_update_norm >= 0)) return refuse("security.max_update_norm must be >= 0 (0 = no bound)");

@@ -30,6 +30,9 @@ struct CoordinatorConfig {
   int local_epochs = 1;
   double eval_deadline_s = 300;
   uint64_t seed = 1;
+  // Update compression negotiated for every site (common/update_codec.h).
+  std::string compression = "none";  // none | fp16 | int8 | topk
+  double topk_fraction = 0.01;
   // [model]
   std::string backbone = "tiny";
   std::string format = "pad-ufes-20";

@@ -120,6 +120,8 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   spec.set_weighted_ce(c.weighted_ce);
   spec.set_fedbn(c.fedbn);
   spec.set_rounds(c.rounds);
+  spec.set_compression(c.compression);
+  spec.set_topk_fraction(c.topk_fraction);
 
   // The model as the config describes it: the layout every checkpoint must have.
   torch::manual_seed(c.seed);

@@ -205,6 +205,12 @@ std::shared_ptr<const GlobalModel> RoundEngine::CurrentModel() {
   return global_;
 }
 
+CodecOptions RoundEngine::UpdateCompression() const {
+  // main.cc puts only validated settings (coordinator_config.cc) into the spec.
+  auto codec = NegotiatedCodec(spec_);
+  return codec.ok() ? *codec : CodecOptions{};
+}
+
 StatusOr<secagg::UploadOpener> RoundEngine::UploadOpenerFor(const std::string& site, int64_t round,
                                                             int64_t version,
                                                             const std::string& site_key) {

@@ -35,6 +35,7 @@
 #include "common/secagg/upload_seal.h"
 #include "common/crypto/x25519.h"
 #include "common/status.h"
+#include "common/update_codec.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/event_log.h"
 #include "coordinator/server_metrics.h"
@@ -81,6 +82,8 @@ class RoundEngine {
                                                  int64_t version, const std::string& site_key);
   // The layout an update must have (the current global model).
   std::shared_ptr<const GlobalModel> CurrentModel();
+  // The update compression the federation negotiated (its spec's compression).
+  CodecOptions UpdateCompression() const;
   Status SubmitUpdate(const std::string& site, int64_t round, int64_t version,
                       int64_t num_examples, const ModelState& delta,
                       const std::map<std::string, double>& train_metrics, bool masked = false);

@@ -160,7 +160,9 @@ std::string ServerMetrics::Render(const v1::FederationStatus& status,
   LabelledCounter("dermfed_updates_rejected_total", "Site updates refused, by reason.", "reason",
                   rejected_, &out);
   LabelledCounter("dermfed_bytes_received_total",
-                  "Model bytes received over gRPC (kind: update).", "kind", bytes_in_, &out);
+                  "Model bytes received over gRPC (kind: update, as sent; update_uncompressed, "
+                  "what the plaintext updates decode to).",
+                  "kind", bytes_in_, &out);
   LabelledCounter("dermfed_bytes_sent_total",
                   "Model bytes sent over gRPC (kind: model to sites, download to researchers).",
                   "kind", bytes_out_, &out);

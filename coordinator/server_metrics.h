@@ -42,7 +42,9 @@ class ServerMetrics {
   void UpdateReceived() { ++updates_received_; }
   // `reason`: stale, not_selected, duplicate, invalid, too_large, other (see RejectReason).
   void UpdateRejected(const std::string& reason);
-  // Bytes of model data over gRPC: kind "update" (in), "model" (to sites), "download" (out).
+  // Bytes of model data over gRPC: kind "update" (in, as sent), "update_uncompressed" (in: the
+  // size plaintext updates decode to; over "update" it is the compression ratio), "model"
+  // (to sites), "download" (out).
   void BytesIn(const std::string& kind, uint64_t n);
   void BytesOut(const std::string& kind, uint64_t n);
   void SiteTrainingLoss(const std::string& site, double loss);

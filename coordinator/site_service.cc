@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/model_transfer.h"
 #include "common/tls/tls.h"
+#include "common/update_codec.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -135,6 +136,22 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   auto refuse = [&](const Status& why) {
     return ToGrpc(engine_->RejectUpdate(*site, header.round(), header.model_version(), why));
   };
+  const std::string what =
+      "update from site '" + *site + "' for round " + std::to_string(header.round());
+  // The federation negotiated one codec (FederationSpec.compression); anything else is
+  // refused before a byte of it is read. Masked updates are never compressed.
+  const CodecOptions codec = engine_->UpdateCompression();
+  const std::string negotiated(UpdateCodecName(codec.codec));
+  auto sent = ParseUpdateCodec(header.encoding());
+  if (!sent.ok() || *sent != codec.codec) {
+    return refuse(InvalidArgumentError(
+        what + ": encoded as '" + (header.encoding().empty() ? "none" : header.encoding()) +
+        "', but the federation negotiated update compression '" + negotiated + "'"));
+  }
+  const bool encoded = codec.codec != UpdateCodec::kNone;
+  if (encoded && masked) {
+    return refuse(InvalidArgumentError(what + ": a masked update cannot be compressed"));
+  }
 
   // Each upload in flight holds a model-sized buffer: bound how many, so coordinator memory
   // stays O(model) with many sites.
@@ -155,17 +172,25 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
   } release{this};
 
   std::shared_ptr<const GlobalModel> global = engine_->CurrentModel();
-  const std::string what =
-      "update from site '" + *site + "' for round " + std::to_string(header.round());
   // A masked update is one int32 vector; its exact layout is checked by the engine.
   const size_t masked_words = masked ? engine_->MaskedUpdateWords() : 0;
   if (masked && masked_words == 0) {
     return refuse(FailedPreconditionError(what + ": not securely aggregated"));
   }
-  auto assembler = masked ? ChunkAssembler::Start(header.manifest(), header.sha256(), what, nullptr,
-                                                  masked_words * sizeof(uint32_t))
-                          : ChunkAssembler::Start(header.manifest(), header.sha256(), what,
-                                                  &global->state, global->state.size_bytes());
+  // An encoded update is one uint8 tensor whose exact size the layout and codec fix.
+  if (encoded) {
+    auto specs = ManifestFromProto(header.manifest());
+    Status shape = specs.ok() ? CheckEncodedManifest(*specs, global->state.manifest(), codec, what)
+                              : Annotate(specs.status(), what);
+    if (!shape.ok()) return refuse(shape);
+  }
+  auto assembler =
+      masked    ? ChunkAssembler::Start(header.manifest(), header.sha256(), what, nullptr,
+                                        masked_words * sizeof(uint32_t))
+      : encoded ? ChunkAssembler::Start(header.manifest(), header.sha256(), what, nullptr,
+                                        EncodedBytes(global->state.manifest(), codec))
+                : ChunkAssembler::Start(header.manifest(), header.sha256(), what, &global->state,
+                                        global->state.size_bytes());
   if (!assembler.ok()) return refuse(assembler.status());
   // Masked updates arrive sealed chunk by chunk (bound to this site's identity, the round,
   // the version and the offset); each is opened before it is assembled.
@@ -197,8 +222,20 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
                                  std::to_string(assembler->received()) + " of " +
                                  std::to_string(assembler->total()) + " bytes; discarded"));
   }
+  const uint64_t wire_bytes = assembler->received();
   auto delta = assembler->Finish();
   if (!delta.ok()) return refuse(delta.status());
+  if (encoded) {
+    // Decoded (untrusted bytes, checked throughout) into the global layout before folding:
+    // aggregation only ever sees plain float deltas.
+    delta = DecodeUpdate(*delta, global->state, codec, what);
+    if (!delta.ok()) return refuse(delta.status());
+  }
+  if (!masked) {
+    engine_->metrics().BytesIn("update_uncompressed", delta->size_bytes());
+    LogInfo(kLog, "site=%s round=%d update received: %d bytes on the wire (%s), %d uncompressed",
+            *site, header.round(), wire_bytes, negotiated, delta->size_bytes());
+  }
   std::map<std::string, double> metrics(header.train_metrics().begin(),
                                         header.train_metrics().end());
   Status s = engine_->SubmitUpdate(*site, header.round(), header.model_version(),

@@ -120,7 +120,8 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
 Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_examples,
                                     const ModelState& delta,
                                     const std::map<std::string, double>& train_metrics,
-                                    bool masked, const secagg::UploadSealer* sealer) {
+                                    bool masked, const secagg::UploadSealer* sealer,
+                                    const std::string& encoding) {
   grpc::ClientContext ctx;
   v1::PushAck ack;
   auto writer = stub_->PushUpdate(&ctx, &ack);
@@ -131,6 +132,7 @@ Status FederationClient::PushUpdate(int64_t round, int64_t version, int64_t num_
   h->set_site_name(site_);
   h->set_num_examples(num_examples);
   h->set_secagg_masked(masked);
+  h->set_encoding(encoding);
   if (sealer) h->set_seal_public_key(sealer->public_key());
   *h->mutable_manifest() = ManifestToProto(delta);
   const auto digest = BufferDigest(delta);

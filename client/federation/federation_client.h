@@ -48,9 +48,11 @@ class FederationClient {
   StatusOr<ModelState> PullModel(int64_t version, uint64_t max_bytes);
   // masked: a secure-aggregation masked vector (num_examples 0: the weight is inside).
   // sealer (masked updates): seals every chunk to the round's upload key.
+  // encoding: the codec `delta` was encoded with (common/update_codec.h); "" = raw.
   Status PushUpdate(int64_t round, int64_t version, int64_t num_examples, const ModelState& delta,
                     const std::map<std::string, double>& train_metrics, bool masked = false,
-                    const secagg::UploadSealer* sealer = nullptr);
+                    const secagg::UploadSealer* sealer = nullptr,
+                    const std::string& encoding = "");
   Status SubmitSecAgg(int64_t round, int64_t version, v1::Task::Kind phase,
                       const std::string& payload);
   Status ReportMetrics(const v1::MetricsReport& report);

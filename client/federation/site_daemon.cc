@@ -32,6 +32,7 @@
 #include "common/model/state_dict.h"
 #include "common/model/torch_call.h"
 #include "common/tls/tls.h"
+#include "common/update_codec.h"
 
 namespace dermfed::client {
 namespace {
@@ -58,6 +59,9 @@ struct SiteState {
   bool has_local_tensors = false;
   int64_t last_round = 0;
   std::optional<secagg::Client> secagg;  // this round's secure-aggregation keys and seed
+  // topk error feedback: what earlier uploads did not send, added to the next update. In
+  // memory only: a restarted site starts from zero (that remainder is never sent).
+  ModelState topk_residual;
 };
 
 Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s) {
@@ -215,8 +219,24 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   const int64_t examples =
       dp && cfg.count("dp_unweighted") ? 1 : static_cast<int64_t>(s->split.train.size());
   if (task.secagg().empty()) {
-    DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, delta, metrics));
-    DumpUpdate(c, round, examples, delta);
+    DF_ASSIGN_OR_RETURN(CodecOptions codec, NegotiatedCodec(s->spec));
+    if (codec.codec == UpdateCodec::kNone) {
+      DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, delta, metrics));
+      DumpUpdate(c, round, examples, delta);
+      return OkStatus();
+    }
+    // The residual changes only once the coordinator accepted the update: a refused upload
+    // leaves it as it was.
+    ModelState residual = s->topk_residual.Clone();
+    DF_ASSIGN_OR_RETURN(ModelState encoded, EncodeUpdate(delta, codec, &residual));
+    DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, encoded, metrics,
+                                         /*masked=*/false, /*sealer=*/nullptr,
+                                         std::string(UpdateCodecName(codec.codec))));
+    s->topk_residual = std::move(residual);
+    if (!c.debug_dump_updates.empty()) {  // what the coordinator decoded, not what we had
+      DF_ASSIGN_OR_RETURN(ModelState sent, DecodeUpdate(encoded, delta, codec, "own update"));
+      DumpUpdate(c, round, examples, sent);
+    }
     return OkStatus();
   }
   // Secure aggregation: only the masked, quantized, weighted update leaves the site.

@@ -27,17 +27,12 @@
 
 #include "common/model_state.h"
 #include "coordinator/strategy.h"
+#include "tests/common/tensor_spec.h"
 
 namespace dermfed::coordinator {
 namespace {
 
-TensorSpec Spec(std::string name, DType dtype, std::vector<int64_t> shape) {
-  TensorSpec s;
-  s.name = std::move(name);
-  s.dtype = dtype;
-  s.shape = std::move(shape);
-  return s;
-}
+using ::dermfed::test_util::Spec;
 
 void AddBatchNorm(std::vector<TensorSpec>& specs, const std::string& prefix, int64_t c) {
   for (const char* p : {"weight", "bias", "running_mean", "running_var"}) {

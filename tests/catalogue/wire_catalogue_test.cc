@@ -679,6 +679,18 @@ TEST_F(WireCatalogue, MaskedUpdateToAPlaintextRoundIsRefused) {
   });
 }
 
+TEST_F(WireCatalogue, UpdateInAnEncodingNotNegotiatedIsRefused) {
+  ModelState update = Zeros(Layout());
+  ExpectNoChange("encoding", [&] {
+    v1::ModelChunk h = Header(0, update);
+    h.mutable_header()->set_encoding("int8");
+    Status s = SendRaw(0, {h, Data(update, 0, update.size_bytes())});
+    EXPECT_TRUE(Refused("header says int8, the federation negotiated none", kPush, s,
+                        absl::StatusCode::kInvalidArgument,
+                        {"encoded as 'int8'", "negotiated update compression 'none'"}));
+  });
+}
+
 TEST_F(WireCatalogue, SiteActingAsAnotherSiteIsRefused) {
   ModelState update = Zeros(Layout());
   ExpectNoChange("claimed identity", [&] {

@@ -10,19 +10,14 @@
 #include <fstream>
 
 #include "common/model_state_file.h"
+#include "tests/common/tensor_spec.h"
 
 namespace dermfed {
 namespace {
 
 namespace fs = std::filesystem;
 
-TensorSpec Spec(std::string name, DType dtype, std::vector<int64_t> shape) {
-  TensorSpec t;
-  t.name = std::move(name);
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  return t;
-}
+using ::dermfed::test_util::Spec;
 
 ModelState Sample() {
   auto s = ModelState::Create({Spec("conv.weight", DType::kFloat32, {4, 3, 3, 3}),

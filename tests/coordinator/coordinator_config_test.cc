@@ -65,6 +65,42 @@ TEST(CoordinatorConfigTest, OutOfRangeValuesNameTheKey) {
   }
 }
 
+TEST(CoordinatorConfigTest, CompressionNamesAndFractionAreChecked) {
+  const std::map<std::string, std::string> insecure = {{"server.insecure", "true"}};
+  for (const char* codec : {"none", "fp16", "int8", "topk"}) {
+    auto o = insecure;
+    o["federation.compression"] = codec;
+    auto c = LoadCoordinatorConfig("", o);
+    ASSERT_TRUE(c.ok()) << codec << ": " << c.status();
+    EXPECT_EQ(c->compression, codec);
+  }
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"federation.compression", "zstd"}, {"federation.topk_fraction", "0"},
+           {"federation.topk_fraction", "1.5"}}) {
+    auto o = insecure;
+    o["federation.compression"] = key == "federation.compression" ? value : "topk";
+    o[key] = value;
+    auto c = LoadCoordinatorConfig("", o);
+    ASSERT_FALSE(c.ok()) << key << "=" << value << " was accepted";
+    EXPECT_NE(c.status().message().find(key), std::string::npos) << c.status();
+  }
+}
+
+TEST(CoordinatorConfigTest, CompressionIsRefusedWithSecureAggregationAndDp) {
+  auto secagg = LoadCoordinatorConfig("", {{"server.insecure", "true"},
+                                           {"federation.compression", "int8"},
+                                           {"security.secure_aggregation", "true"}});
+  ASSERT_FALSE(secagg.ok());
+  EXPECT_NE(secagg.status().message().find("cannot be combined with security.secure_aggregation"),
+            std::string::npos)
+      << secagg.status();
+  auto dp = LoadCoordinatorConfig("", {{"server.insecure", "true"},
+                                       {"federation.compression", "topk"},
+                                       {"dp.mode", "central"}});
+  ASSERT_FALSE(dp.ok());
+  EXPECT_NE(dp.status().message().find("dp.mode = central"), std::string::npos) << dp.status();
+}
+
 TEST(CoordinatorConfigTest, EveryKeyIsDocumented) {
   std::ifstream in(DERMFED_SOURCE_DIR "/docs/configuration.md");
   ASSERT_TRUE(in) << "docs/configuration.md is missing";

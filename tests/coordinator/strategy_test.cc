@@ -13,6 +13,7 @@
 #include "coordinator/strategies/tensor_ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/tensor_spec.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -24,13 +25,7 @@ using ::testing::FloatNear;
 using ::testing::HasSubstr;
 using ::testing::Pointwise;
 
-TensorSpec Spec(std::string name, DType dtype, std::vector<int64_t> shape) {
-  TensorSpec s;
-  s.name = std::move(name);
-  s.dtype = dtype;
-  s.shape = std::move(shape);
-  return s;
-}
+using ::dermfed::test_util::Spec;
 
 // A small model: two float32 tensors, a BatchNorm weight and num_batches_tracked (int64).
 std::vector<TensorSpec> SmallLayout() {

@@ -33,6 +33,8 @@ StatusOr<std::unique_ptr<InProcessFederation>> InProcessFederation::Start(
   spec.set_num_classes(options.num_classes);
   for (int k = 0; k < options.num_classes; ++k) spec.add_class_names("class" + std::to_string(k));
   spec.set_rounds(options.rounds);
+  spec.set_compression(options.compression);
+  spec.set_topk_fraction(options.topk_fraction);
 
   DF_ASSIGN_OR_RETURN(f->store_, coordinator::Store::Open(config.state_dir));
   DF_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::Strategy> strategy,

@@ -34,6 +34,8 @@ struct InProcessOptions {
   int num_classes = 2;
   double round_deadline_s = 120;
   double eval_deadline_s = 120;
+  std::string compression;  // the negotiated update codec (FederationSpec.compression)
+  double topk_fraction = 0.01;
 };
 
 class InProcessFederation {

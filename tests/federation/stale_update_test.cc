@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "common/model_transfer.h"
+#include "common/update_codec.h"
 #include "tests/federation/in_process_federation.h"
 
 namespace dermfed::fedtest {
@@ -45,8 +47,9 @@ ModelState SmallState(int64_t values, float fill) {
 // A coordinator with `sites` joined sites, all selected for round 1 and holding its TRAIN task.
 class StaleUpdateTest : public ::testing::Test {
  protected:
-  void StartRound(std::vector<std::string> sites) {
+  void StartRound(std::vector<std::string> sites, const std::string& compression = "") {
     InProcessOptions options;
+    options.compression = compression;
     options.rounds = 1;
     options.min_sites = static_cast<int>(sites.size());
     auto fed = InProcessFederation::Start(options, SmallState(kValues, 0));
@@ -195,6 +198,60 @@ TEST_F(StaleUpdateTest, MalformedUpdatesAreRefusedAndLeaveNoTraceInTheAggregate)
   ASSERT_TRUE(rounds.ok()) << rounds.status();
   ASSERT_EQ(rounds->size(), 1u);
   EXPECT_EQ(rounds->back().sites_reported, 2);
+}
+
+// Update compression: the federation negotiated int8; any other encoding, and any int8
+// encoding that is hostile, is refused naming the site, the round (and the tensor); the
+// good int8 updates are decoded before folding.
+TEST_F(StaleUpdateTest, UpdatesNotInTheNegotiatedEncodingAreRefused) {
+  StartRound({"site-a", "site-b"}, "int8");
+  std::shared_ptr<const coordinator::GlobalModel> before = fed_->engine().CurrentModel();
+  CodecOptions int8;
+  int8.codec = UpdateCodec::kInt8;
+  auto encode = [](float fill, const CodecOptions& o) {
+    auto e = EncodeUpdate(SmallState(kValues, fill), o);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return std::move(e).value();
+  };
+  // Raw, or another codec: refused from the header.
+  EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, SmallState(kValues, 3), {}),
+                      absl::StatusCode::kInvalidArgument,
+                      {"site 'site-b'", "round 1", "encoded as 'none'",
+                       "negotiated update compression 'int8'"}));
+  CodecOptions fp16;
+  fp16.codec = UpdateCodec::kFp16;
+  EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, encode(3, fp16), {}, false, nullptr, "fp16"),
+                      absl::StatusCode::kInvalidArgument, {"encoded as 'fp16'"}));
+  EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, encode(3, int8), {}, false, nullptr, "gzip"),
+                      absl::StatusCode::kInvalidArgument, {"encoded as 'gzip'"}));
+  // Labelled int8 but shaped like fp16: refused before a byte is read.
+  EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, encode(3, fp16), {}, false, nullptr, "int8"),
+                      absl::StatusCode::kInvalidArgument,
+                      {"site 'site-b'", "round 1", "one uint8 tensor 'codec/int8'"}));
+  // A hostile int8 encoding (a NaN scale): refused naming the tensor.
+  {
+    ModelState hostile = encode(3, int8);
+    const float nan = std::nanf("");
+    std::memcpy(hostile.data() + 12, &nan, sizeof nan);
+    EXPECT_TRUE(Refused(site(1).PushUpdate(1, 0, 2, hostile, {}, false, nullptr, "int8"),
+                        absl::StatusCode::kInvalidArgument,
+                        {"site 'site-b'", "round 1", "tensor 'w'", "int8 scale"}));
+  }
+  // The good updates: Δa = 1 and Δb = 3 are exact in int8 up to float rounding of the scale.
+  Status a = site(0).PushUpdate(1, 0, 2, encode(1, int8), {}, false, nullptr, "int8");
+  ASSERT_TRUE(a.ok()) << a;
+  Status b = site(1).PushUpdate(1, 0, 2, encode(3, int8), {}, false, nullptr, "int8");
+  ASSERT_TRUE(b.ok()) << b;
+  auto task = NextTask(site(0), 1, std::chrono::seconds(30));
+  ASSERT_TRUE(task.ok()) << task.status();
+  ASSERT_EQ(task->kind(), v1::Task::EVALUATE);
+  std::shared_ptr<const coordinator::GlobalModel> after = fed_->engine().CurrentModel();
+  const float* x0 = reinterpret_cast<const float*>(before->state.data());
+  const float* x1 = reinterpret_cast<const float*>(after->state.data());
+  for (int64_t i = 0; i < kValues; ++i) {
+    ASSERT_NEAR(x1[i], x0[i] + 2.0f, 1e-5) << "element " << i;
+  }
+  FinishEvaluation();
 }
 
 TEST_F(StaleUpdateTest, MessagesForAClosedRoundAreRefusedNamingIt) {
