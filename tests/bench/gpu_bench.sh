@@ -69,7 +69,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 mkdir -p "$(dirname "$OUT")"
-"$PY" - "$WORK/cpp.jsonl" "$WORK/py.jsonl" "$OUT" <<'PY'
+"$PY" - "$WORK/cpp.jsonl" "$WORK/py.jsonl" "$OUT" "$DEVICE" <<'PY'
 import json, sys
 import torch
 def best(path):  # name -> the record with the highest value over the passes
@@ -85,7 +85,7 @@ for name, r in cpp.items():
     backbone = name[len("train_step_"):].rsplit("_", 1)[0]
     records.append({
         "name": f"gpu_train_{backbone}_vs_pytorch_python", "value": r["value"],
-        "unit": "images/s", "baseline": f"pytorch-python {torch.__version__}, same GPU",
+        "unit": "images/s", "baseline": f"pytorch-python {torch.__version__}, same device ({sys.argv[4]})",
         "baseline_value": b["value"] if b else None,
         "ratio": round(r["value"] / b["value"], 3) if b and b["value"] else None,
         "detail": r["detail"]})
