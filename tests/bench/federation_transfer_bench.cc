@@ -6,7 +6,9 @@
 // federation.min_sites=1), then downloads the task's model version --pulls times and prints
 // one JSON object on stdout:
 //   {"bytes": B, "pulls": N, "seconds": [...], "median_mb_s": X, "best_mb_s": Y}
-// (MB = 10^6 bytes, as `openssl speed` counts). A benchmark, not a test; see
+// (MB = 10^6 bytes, as `openssl speed` counts). With --pki DIR (a certs/make-test-pki.sh
+// folder) it connects over mutual TLS as DIR/site/site-1, as a deployed site does; without it,
+// in plaintext (the coordinator then needs server.insecure). A benchmark, not a test; see
 // tests/bench/federation_bench.sh, which starts the coordinator and compares against AES-GCM.
 #include <grpcpp/grpcpp.h>
 
@@ -20,13 +22,14 @@
 #include <vector>
 
 #include "client/federation/federation_client.h"
+#include "common/tls/tls.h"
 
 namespace {
 
 int Usage() {
   std::fprintf(stderr,
                "usage: federation_transfer_bench --coordinator HOST:PORT [--pulls N] "
-               "[--site NAME] [--wait-s S]\n");
+               "[--site NAME] [--pki DIR] [--wait-s S]\n");
   return 2;
 }
 
@@ -34,9 +37,10 @@ int Usage() {
 
 int main(int argc, char** argv) {
   std::string target;
-  std::string site = "transfer-bench";
+  std::string site = "site-1";
   int pulls = 5;
   int wait_s = 300;
+  std::string pki;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return Usage();
@@ -46,6 +50,8 @@ int main(int argc, char** argv) {
       pulls = std::atoi(argv[++i]);
     } else if (a == "--site") {
       site = argv[++i];
+    } else if (a == "--pki") {
+      pki = argv[++i];
     } else if (a == "--wait-s") {
       wait_s = std::atoi(argv[++i]);
     } else {
@@ -58,7 +64,18 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 8 << 20);
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!pki.empty()) {
+    const std::string leaf = pki + "/site/" + site;
+    auto tls = dermfed::tls::ChannelCredentials({pki + "/ca/ca.crt", leaf + ".crt", leaf + ".key", ""});
+    if (!tls.ok()) {
+      std::fprintf(stderr, "federation_transfer_bench: %s\n",
+                   std::string(tls.status().message()).c_str());
+      return 1;
+    }
+    credentials = *tls;
+  }
+  auto channel = grpc::CreateCustomChannel(target, credentials, args);
   dermfed::client::FederationClient client(channel, site);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);

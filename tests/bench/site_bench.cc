@@ -24,17 +24,13 @@
 #include "client/data/pad_ufes_20_reader.h"
 #include "client/datagen.h"
 #include "client/loader.h"
-#include "client/trainer.h"
-#include "common/model/dualrefnet.h"
 #include "common/model/runtime.h"
+#include "tests/bench/train_step.h"
 
 namespace dermfed::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// PAD-UFES-20's class counts: the loss weights of both implementations come from them.
-const std::vector<int64_t> kClassCounts = {730, 845, 52, 244, 192, 235};
 
 struct BenchOptions {
   int threads = 2;
@@ -60,36 +56,6 @@ void PrintRecord(const std::string& name, double value, const std::string& detai
   std::printf("{\"name\": \"%s\", \"value\": %.3f, \"unit\": \"images/s\", \"detail\": \"%s\"}\n",
               name.c_str(), value, detail.c_str());
   std::fflush(stdout);
-}
-
-StatusOr<double> TrainStepImagesPerSecond(const BenchOptions& o, const std::string& backbone,
-                                          int image_size, int steps, c10::Device device,
-                                          int64_t* parameters) {
-  model::DualRefNetOptions mo;
-  mo.backbone = backbone;
-  mo.num_classes = static_cast<int64_t>(kClassCounts.size());
-  mo.metadata_dim = o.metadata_dim;
-  DF_ASSIGN_OR_RETURN(model::DualRefNet net, model::MakeDualRefNet(mo));
-  *parameters = 0;
-  for (const torch::Tensor& p : net->parameters()) *parameters += p.numel();
-  TrainerConfig tc;
-  tc.batch_size = o.batch_size;
-  tc.optimizer = "adamw";
-  DF_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(net, kClassCounts, tc, device));
-  torch::manual_seed(0);
-  const torch::Tensor images = torch::randn({o.batch_size, 3, image_size, image_size});
-  const torch::Tensor metadata = torch::randn({o.batch_size, o.metadata_dim});
-  const torch::Tensor labels =
-      torch::arange(o.batch_size, torch::kInt64) % static_cast<int64_t>(kClassCounts.size());
-  for (int i = 0; i < o.warmup_steps; ++i) {
-    DF_RETURN_IF_ERROR(trainer->Step(images, metadata, labels).status());
-  }
-  const auto start = Clock::now();
-  for (int i = 0; i < steps; ++i) {
-    DF_RETURN_IF_ERROR(trainer->Step(images, metadata, labels).status());
-  }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return static_cast<double>(o.batch_size) * steps / seconds;
 }
 
 StatusOr<std::string> DatasetDir(const BenchOptions& o, std::optional<std::string>* generated) {
@@ -155,7 +121,14 @@ int Run(const BenchOptions& o) {
     for (const Case& c : {Case{"tiny", o.tiny_size, o.tiny_steps},
                           Case{o.real_backbone, o.real_size, o.real_steps}}) {
       int64_t parameters = 0;
-      auto ips = TrainStepImagesPerSecond(o, c.backbone, c.size, c.steps, *device, &parameters);
+      bench::TrainStepCase tc;
+      tc.backbone = c.backbone;
+      tc.image_size = c.size;
+      tc.batch_size = o.batch_size;
+      tc.metadata_dim = o.metadata_dim;
+      tc.steps = c.steps;
+      tc.warmup_steps = o.warmup_steps;
+      auto ips = bench::TrainStepImagesPerSecond(tc, *device, &parameters);
       if (!ips.ok()) {
         std::cerr << "site_bench: train step " << c.backbone << ": " << ips.status().message()
                   << "\n";

@@ -17,6 +17,7 @@ site_bench. Run with Debian's python3 (python3-torch, python3-torchvision):
   /usr/bin/python3 tests/bench/site_bench_pytorch.py --data DIR [--threads 2] ...
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -68,13 +69,18 @@ def train_step_images_per_second(args, backbone, size, steps, device):
     images = torch.randn(args.batch_size, 3, size, size)
     metadata = torch.randn(args.batch_size, args.metadata_dim)
     labels = torch.arange(args.batch_size) % len(CLASS_COUNTS)
+    amp = args.mixed_precision and device.type == "cuda"
 
     def step():
         # As Trainer::Step: move the batch, forward, loss, backward, step, read the loss.
         net.train()
         image, meta, y = images.to(device), metadata.to(device), labels.to(device)
         opt.zero_grad()
-        logits, sr = net(image, meta, with_sr=True)
+        # Trainer::Step: bfloat16 autocast of the forward pass only, on CUDA only.
+        with (torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
+            logits, sr = net(image, meta, with_sr=True)
+        logits = logits.float()
+        sr = sr.float() if sr is not None else None
         loss = loss_fn(net, logits, sr, y, image)
         loss.backward()
         opt.step()
@@ -151,6 +157,10 @@ def main():
     p.add_argument("--data", help="PAD-UFES-20-format folder (needed for the pipeline)")
     p.add_argument("--pipeline-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="bfloat16 autocast of the forward pass on CUDA, as Trainer does")
+    p.add_argument("--backbones", help="comma-separated: train these at --real-size instead of "
+                   "tiny + --real-backbone (gpu_bench.sh)")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-pipeline", action="store_true")
     args = p.parse_args()
@@ -159,9 +169,13 @@ def main():
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
     common = f"batch {args.batch_size}, {args.threads} threads, {device}"
+    if args.mixed_precision and device.type == "cuda":
+        common += ", bfloat16 autocast"
+    cases = ((("tiny", args.tiny_size, args.tiny_steps),
+              (args.real_backbone, args.real_size, args.real_steps)) if not args.backbones else
+             tuple((b, args.real_size, args.real_steps) for b in args.backbones.split(",") if b))
     if not args.skip_train:
-        for backbone, size, steps in (("tiny", args.tiny_size, args.tiny_steps),
-                                      (args.real_backbone, args.real_size, args.real_steps)):
+        for backbone, size, steps in cases:
             ips, parameters = train_step_images_per_second(args, backbone, size, steps, device)
             record(f"train_step_{backbone}_{size}px", ips,
                    f"{common}, {steps} steps, metadata {args.metadata_dim}, "
