@@ -188,6 +188,14 @@ Status DecodeTensor(const TensorSpec& t, const CodecOptions& o, Reader& in, uint
   }
   if (!Compressed(t)) {
     std::memcpy(dst, in.Take(t.nbytes), t.nbytes);
+    // Raw float32 (BatchNorm running statistics) gets the same check as decoded values
+    // (found by tests/fuzz/update_codec_fuzzer); other dtypes are checked by the engine.
+    if (t.dtype == DType::kFloat32) {
+      const float* x = reinterpret_cast<const float*>(dst);
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        if (!std::isfinite(x[i])) return bad("value at index " + std::to_string(i) + " is not finite");
+      }
+    }
     return OkStatus();
   }
   const int64_t n = t.numel();

@@ -312,6 +312,24 @@ TEST_F(HostileEncodingTest, Fp16InfinityOrNaNIsRefused) {
   }
 }
 
+// Found by tests/fuzz/update_codec_fuzzer: running statistics travel raw, and a NaN there
+// went through the decoder (the engine caught it later; now the decoder names it).
+TEST(UpdateCodecTest, NonFiniteRawRunningStatisticIsRefused) {
+  auto layout = ModelState::Create({Spec("bn.running_var", DType::kFloat32, {3})});
+  ASSERT_TRUE(layout.ok());
+  for (UpdateCodec c : {UpdateCodec::kFp16, UpdateCodec::kInt8, UpdateCodec::kTopK}) {
+    auto e = EncodeUpdate(*layout, Options(c));
+    ASSERT_TRUE(e.ok()) << e.status();
+    const float nan = std::nanf("");
+    std::memcpy(e->data() + 12 + 4, &nan, sizeof nan);  // header, then the raw bytes
+    auto d = DecodeUpdate(*e, *layout, Options(c), "update from site 'a' for round 1");
+    ASSERT_FALSE(d.ok()) << UpdateCodecName(c);
+    EXPECT_NE(d.status().message().find("tensor 'bn.running_var': value at index 1 is not finite"),
+              std::string::npos)
+        << d.status();
+  }
+}
+
 TEST_F(HostileEncodingTest, TopKIndicesOutOfRangeRepeatedOrUnsortedAreRefused) {
   const CodecOptions o = Options(UpdateCodec::kTopK, 0.1);  // conv.weight: k = 22 of 216
   const size_t indices = kFirst + 4;

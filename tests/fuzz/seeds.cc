@@ -31,6 +31,7 @@
 #include "common/model_transfer.h"
 #include "common/secagg/derivation.h"
 #include "common/secagg/messages.h"
+#include "common/update_codec.h"
 #include "coordinator/coordinator_config.h"
 #include "dermfed/v1/federation.pb.h"
 #include "tests/client/data/test_files.h"
@@ -262,6 +263,25 @@ void ModelStateSeeds(const fs::path& out) {
   auto chunks = Stream(states[0], 64, false);
   std::swap(chunks[1], chunks[2]);
   streams.Add("stream_out_of_order", std::string(1, '\x03') + Delimited(chunks));
+
+  // Compressed updates of the global model's layout, as sites send them: mode byte (see
+  // update_codec_fuzzer.cc) + the "codec/<name>" tensor's bytes.
+  Corpus codecs(out, "update_codec_fuzzer");
+  const ModelState& layout = FuzzGlobalModel();
+  ModelState delta = layout.Clone();
+  if (delta.size_bytes() > 0) delta.data()[0] ^= 1;  // not all equal to the model
+  const std::pair<uint8_t, CodecOptions> modes[] = {
+      {0, {UpdateCodec::kFp16, 0.01}}, {1, {UpdateCodec::kInt8, 0.01}},
+      {2 | (3 << 2), {UpdateCodec::kTopK, 4 / 32.0}}, {3 | (31 << 2), {UpdateCodec::kTopK, 1.0}}};
+  for (const auto& [mode, options] : modes) {
+    auto encoded = EncodeUpdate(delta, options);
+    if (!encoded.ok()) Die("seed for update_codec_fuzzer: " + encoded.status().ToString());
+    const std::string bytes(reinterpret_cast<const char*>(encoded->data()), encoded->size_bytes());
+    codecs.Add(std::string(UpdateCodecName(options.codec)) + "_" + std::to_string(mode),
+               std::string(1, static_cast<char>(mode)) + bytes);
+    codecs.Add(std::string(UpdateCodecName(options.codec)) + "_short_" + std::to_string(mode),
+               std::string(1, static_cast<char>(mode | 0x80)) + bytes.substr(0, bytes.size() / 2));
+  }
 }
 
 // --- evaluation reports -------------------------------------------------------------------
