@@ -20,6 +20,10 @@ BUILD_DIR="$ROOT/build-asan"
 LABELS=unit
 BUILD=1
 CTEST_ARGS=()
+# deploy_files_test checks the packaging of release binaries (their ldd against the Docker
+# images' package lists); instrumented binaries also link libasan/libubsan, so it cannot pass
+# here and says nothing about memory safety.
+EXCLUDE='^deploy_files_test$'
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD_DIR="$(cd "$ROOT" && realpath -m "$2")"; shift 2 ;;
@@ -41,7 +45,7 @@ if [ "$BUILD" = 1 ]; then
   fi
   # Only what the selected tests run: their executables and the binaries their scripts are
   # given (a sanitized build of everything takes hours on 2 cores).
-  mapfile -t TARGETS < <(ctest --test-dir "$BUILD_DIR" -N -L "$LABELS" "${CTEST_ARGS[@]}" \
+  mapfile -t TARGETS < <(ctest --test-dir "$BUILD_DIR" -N -L "$LABELS" -E "$EXCLUDE" "${CTEST_ARGS[@]}" \
       --show-only=json-v1 | /usr/bin/python3 -c '
 import json, os, sys
 bin_dir = os.path.realpath(sys.argv[1]) + "/bin/"
@@ -49,7 +53,9 @@ for test in json.load(sys.stdin)["tests"]:
     command = test.get("command", [])
     if not command:  # an executable not built yet: dermfed_add_test names it after the test
         print(test["name"])
-    for arg in command:
+    required = [p["value"] for p in test.get("properties", []) if p["name"] == "REQUIRED_FILES"]
+    required = [f for v in required for f in (v if isinstance(v, list) else v.split(";"))]
+    for arg in command + required:
         if os.path.realpath(arg).startswith(bin_dir):
             print(os.path.basename(arg))
 ' "$BUILD_DIR" | sort -u)
@@ -70,7 +76,7 @@ export DERMFED_THREADS="${DERMFED_THREADS:-$(nproc)}"
 cd "$BUILD_DIR"
 tests_start=$(date +%s)
 set +e
-ctest --output-on-failure --timeout 1800 -L "$LABELS" "${CTEST_ARGS[@]}" | tee ctest-sanitize.log
+ctest --output-on-failure --timeout 1800 -L "$LABELS" -E "$EXCLUDE" "${CTEST_ARGS[@]}" | tee ctest-sanitize.log
 rc=${PIPESTATUS[0]}
 set -e
 echo "== sanitized tests (-L '$LABELS') took $(( $(date +%s) - tests_start )) s"
