@@ -43,6 +43,8 @@ if [ "$BUILD" = 1 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DDERMFED_SANITIZE=address,undefined -DDERMFED_BUILD_BENCH=OFF >/dev/null
   fi
+  # Regenerate first, so that the test list below is the checkout's, not the last build's.
+  cmake "$BUILD_DIR" >/dev/null
   # Only what the selected tests run: their executables and the binaries their scripts are
   # given (a sanitized build of everything takes hours on 2 cores).
   mapfile -t TARGETS < <(ctest --test-dir "$BUILD_DIR" -N -L "$LABELS" -E "$EXCLUDE" "${CTEST_ARGS[@]}" \
