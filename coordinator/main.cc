@@ -287,6 +287,15 @@ int main(int argc, char** argv) {
   // and 940 MiB with 2 arenas (tests/bench: coordinator_rss_16_vs_2_sites). Set before any
   // thread starts; MALLOC_ARENA_MAX in the environment still wins.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  // SIGINT and SIGTERM are taken by sigwait in Main's signal thread: block them here, before
+  // any thread exists, so that every thread inherits the block. Blocked too late, a signal
+  // could land on a gRPC or LibTorch thread instead: with SIGINT ignored (as a non-interactive
+  // shell starts `dermfed-coordinator &`) it was then discarded and Ctrl-C-style stops hung.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   CLI::App app{"dermfed-coordinator: runs one federation of DualRefNet training"};
   dermfed::ConfigFlags flags;
   dermfed::AddConfigFlags(app, dermfed::coordinator::CoordinatorConfigKeys(), &flags);
