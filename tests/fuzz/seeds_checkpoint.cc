@@ -9,44 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/common/model/pickle_builder.h"
+
 namespace dermfed::fuzz {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Pickle opcodes as Python's pickler (protocol 2) emits them for a state dict.
-class PickleBuilder {
- public:
-  PickleBuilder& Op(uint8_t op) {
-    bytes_.push_back(static_cast<char>(op));
-    return *this;
-  }
-  PickleBuilder& Raw(std::string_view raw) {
-    bytes_.append(raw);
-    return *this;
-  }
-  PickleBuilder& Le(uint64_t value, int width) {
-    for (int i = 0; i < width; ++i) bytes_.push_back(static_cast<char>(value >> (8 * i)));
-    return *this;
-  }
-  PickleBuilder& Proto(int version = 2) { return Op(0x80).Le(version, 1); }
-  PickleBuilder& Mark() { return Op('('); }
-  PickleBuilder& Str(std::string_view s) { return Op('X').Le(s.size(), 4).Raw(s); }
-  PickleBuilder& Int(int64_t v) { return Op('J').Le(static_cast<uint32_t>(v), 4); }
-  PickleBuilder& Global(std::string_view module, std::string_view name) {
-    return Op('c').Raw(module).Raw("\n").Raw(name).Raw("\n");
-  }
-  PickleBuilder& NewOrderedDict() { return Global("collections", "OrderedDict").Op(')').Op('R'); }
-  PickleBuilder& IntTuple(const std::vector<int64_t>& values) {
-    Mark();
-    for (int64_t v : values) Int(v);
-    return Op('t');
-  }
-  const std::string& bytes() const { return bytes_; }
-
- private:
-  std::string bytes_;
-};
+using ::dermfed::test_util::PickleBuilder;
 
 struct Tensor {
   std::string key;
@@ -120,11 +90,11 @@ std::string LegacyFile(int protocol) {
   out += PickleBuilder()
              .Proto()
              .Op(0x8a)
-             .Le(10, 1)
+             .LittleEndian(10, 1)
              .Raw(std::string_view("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10))
              .Op('.')
              .bytes();
-  out += PickleBuilder().Proto().Op('M').Le(1001, 2).Op('.').bytes();
+  out += PickleBuilder().Proto().Op('M').LittleEndian(1001, 2).Op('.').bytes();
   out += PickleBuilder()
              .Proto()
              .Op('}')
@@ -152,7 +122,7 @@ std::string LegacyFile(int protocol) {
   for (const Tensor* s : Storages()) keys.Str(s->storage_key);
   out += keys.Op('e').Op('.').bytes();
   for (const Tensor* s : Storages()) {
-    out += PickleBuilder().Le(static_cast<uint64_t>(s->storage_numel), 8).bytes();
+    out += PickleBuilder().LittleEndian(static_cast<uint64_t>(s->storage_numel), 8).bytes();
     out += StorageBytes(*s);
   }
   return out;
@@ -201,16 +171,16 @@ void CheckpointSeeds(const fs::path& out) {
         PickleBuilder()
             .Proto(4)
             .Op(0x95)
-            .Le(13, 8)
+            .LittleEndian(13, 8)
             .Op(0x8c)
-            .Le(1, 1)
+            .LittleEndian(1, 1)
             .Raw("a")
             .Op(0x94)
             .Op('K')
-            .Le(7, 1)
+            .LittleEndian(7, 1)
             .Op(0x86)
             .Op('h')
-            .Le(0, 1)
+            .LittleEndian(0, 1)
             .Op(']')
             .Op(0x87)
             .Op(0x94)

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/model/pickle_reader.h"
+#include "tests/common/model/pickle_builder.h"
 
 #ifndef DERMFED_CHECKPOINT_FIXTURE_SCRIPT
 #error "DERMFED_CHECKPOINT_FIXTURE_SCRIPT must name make_checkpoint_fixtures.py"
@@ -32,47 +33,7 @@ using ::testing::HasSubstr;
 using namespace std::string_literals;
 
 // ---------------------------------------------------------------------------------------
-// Building pickles by hand.
-
-class PickleBuilder {
- public:
-  PickleBuilder& Op(uint8_t op) {
-    bytes_.push_back(static_cast<char>(op));
-    return *this;
-  }
-  PickleBuilder& Raw(std::string_view raw) {
-    bytes_.append(raw);
-    return *this;
-  }
-  PickleBuilder& LittleEndian(uint64_t value, int width) {
-    for (int i = 0; i < width; ++i) bytes_.push_back(static_cast<char>(value >> (8 * i)));
-    return *this;
-  }
-  PickleBuilder& Proto(int version = 2) { return Op(0x80).LittleEndian(version, 1); }
-  PickleBuilder& Stop() { return Op('.'); }
-  PickleBuilder& Mark() { return Op('('); }
-  PickleBuilder& Tuple() { return Op('t'); }
-  PickleBuilder& None() { return Op('N'); }
-  PickleBuilder& Bool(bool b) { return Op(b ? 0x88 : 0x89); }
-  PickleBuilder& Str(std::string_view s) { return Op('X').LittleEndian(s.size(), 4).Raw(s); }
-  PickleBuilder& Int(int64_t v) {
-    if (v >= INT32_MIN && v <= INT32_MAX) return Op('J').LittleEndian(static_cast<uint32_t>(v), 4);
-    return Op(0x8a).LittleEndian(8, 1).LittleEndian(static_cast<uint64_t>(v), 8);
-  }
-  PickleBuilder& Global(std::string_view module, std::string_view name) {
-    return Op('c').Raw(module).Raw("\n").Raw(name).Raw("\n");
-  }
-  PickleBuilder& NewOrderedDict() { return Global("collections", "OrderedDict").Op(')').Op('R'); }
-  PickleBuilder& IntTuple(const std::vector<int64_t>& values) {
-    Mark();
-    for (int64_t v : values) Int(v);
-    return Tuple();
-  }
-  const std::string& bytes() const { return bytes_; }
-
- private:
-  std::string bytes_;
-};
+using ::dermfed::test_util::PickleBuilder;
 
 // One tensor entry of a hand-built state dict.
 struct TensorSpec {
