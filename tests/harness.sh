@@ -6,6 +6,8 @@
 #   fail MESSAGE        ends the test: FAIL: MESSAGE.
 #   wait_for SECONDS DESCRIPTION COMMAND...
 #                       polls COMMAND every 0.1 s; fails with DESCRIPTION if it never succeeds.
+#   free_port           prints a loopback TCP port that was free a moment ago (below the
+#                       kernel's ephemeral range, so outgoing connections do not take it).
 harness_start() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-$1.XXXXXX")"
   PIDS=()
@@ -39,4 +41,20 @@ wait_for() {
     sleep 0.1
   done
   fail "$what (waited $seconds s)"
+}
+
+free_port() {
+  /usr/bin/python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(10001, low))
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+PY
 }

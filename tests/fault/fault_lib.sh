@@ -4,8 +4,6 @@
 #   fault_setup NAME [FIXTURE]  harness_start NAME, then uses FIXTURE (make_fixture.sh: PKI,
 #                               four site folders, fault_shim.so), or makes one in $WORK when it
 #                               is not given. Sets PKI, SITES_DIR, SHIM, STATE=$WORK/state.
-#   free_port                   prints a free TCP port below the kernel's ephemeral range (for
-#                               a coordinator that must come back on the same port)
 #   start_coordinator NAME ARGS...
 #                               starts dermfed-coordinator (logs/NAME.log) with the test PKI,
 #                               a tiny model at 32 px, batch 8, one thread, state in $STATE;
@@ -38,22 +36,6 @@ fault_setup() {
   SHIM="$fixture/fault_shim.so"
   STATE="$WORK/state"
   declare -gA SITE_PID=()
-}
-
-free_port() {
-  "$PY" - <<'PY'
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
-    port = random.randrange(10000, max(10001, low))
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    print(port)
-    break
-PY
 }
 
 start_coordinator() {

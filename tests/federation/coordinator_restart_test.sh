@@ -32,20 +32,8 @@ START=$(date +%s)
 
 # A free port below the kernel's ephemeral range, so that no process's outgoing connection
 # or port-0 listener takes it while the coordinator is down.
-PORT="$($PY - <<'PY'
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
-    port = random.randrange(10000, max(10001, low))
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    print(port)
-    break
-PY
-)"
+PORT="$(free_port)"
+
 [ -n "$PORT" ] || fail "found no free port for the coordinator"
 STATE="$WORK/state"
 EXPORT="$WORK/export"
