@@ -1,7 +1,6 @@
 // dermfed-coordinator: runs one federation. See docs/configuration.md for its settings and
 // docs/ARCHITECTURE.md for what it does.
 #include <grpcpp/grpcpp.h>
-#include <malloc.h>
 #include <signal.h>
 #include <torch/torch.h>
 
@@ -17,6 +16,7 @@
 #include "client/data/metadata_encoder.h"
 #include "client/data/metadata_schema.h"
 #include "client/federation/federation_spec.h"
+#include "common/allocator.h"
 #include "common/config_flags.h"
 #include "common/log.h"
 #include "common/model/backbone.h"
@@ -284,9 +284,9 @@ int main(int argc, char** argv) {
   // chunk-sized (2 MiB) buffers there. glibc gives each thread its own malloc arena (up to
   // 8 per core) and keeps what is freed in it, so peak memory grew with the number of sites
   // talking at once: one ResNet-50 round took 1150 MiB with 16 sites against 700 MiB with 2,
-  // and 940 MiB with 2 arenas (tests/bench: coordinator_rss_16_vs_2_sites). Set before any
-  // thread starts; MALLOC_ARENA_MAX in the environment still wins.
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  // and 940 MiB with 2 arenas (tests/bench: coordinator_rss_16_vs_2_sites). Before any thread
+  // starts; the environment's malloc settings still win.
+  dermfed::TuneAllocator(/*max_arenas=*/2);
   // SIGINT and SIGTERM are taken by sigwait in Main's signal thread: block them here, before
   // any thread exists, so that every thread inherits the block. Blocked too late, a signal
   // could land on a gRPC or LibTorch thread instead: with SIGINT ignored (as a non-interactive

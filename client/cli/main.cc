@@ -3,8 +3,10 @@
 #include <iostream>
 
 #include "client/cli/commands.h"
+#include "common/allocator.h"
 
 int main(int argc, char** argv) {
+  dermfed::TuneAllocator();  // model-sized transfers in 2 MiB chunks: see common/allocator.h
   CLI::App app{"dermfed: federated training of the DualRefNet skin-lesion classifier"};
   app.require_subcommand(1);
   int exit_code = 0;

@@ -7,9 +7,11 @@
 #include <thread>
 
 #include "client/federation/site_daemon.h"
+#include "common/allocator.h"
 #include "common/config_flags.h"
 
 int main(int argc, char** argv) {
+  dermfed::TuneAllocator();  // model-sized transfers in 2 MiB chunks: see common/allocator.h
   CLI::App app{"dermfed-site: trains DualRefNet on this site's data for a federation"};
   dermfed::ConfigFlags flags;
   dermfed::AddConfigFlags(app, dermfed::client::SiteConfigKeys(), &flags);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "client/federation/federation_client.h"
+#include "common/allocator.h"
 #include "common/tls/tls.h"
 
 namespace {
@@ -36,6 +37,7 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dermfed::TuneAllocator();  // as dermfed-site does
   std::string target;
   std::string site = "site-1";
   int pulls = 5;

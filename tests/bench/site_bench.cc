@@ -24,6 +24,7 @@
 #include "client/data/pad_ufes_20_reader.h"
 #include "client/datagen.h"
 #include "client/loader.h"
+#include "common/allocator.h"
 #include "common/model/runtime.h"
 #include "tests/bench/train_step.h"
 
@@ -164,6 +165,7 @@ int Run(const BenchOptions& o) {
 }  // namespace dermfed::client
 
 int main(int argc, char** argv) {
+  dermfed::TuneAllocator();  // as dermfed-site does
   dermfed::client::BenchOptions o;
   CLI::App app{"site_bench: DualRefNet training-step and data-pipeline throughput"};
   app.add_option("--threads", o.threads, "LibTorch intra-op threads")->capture_default_str();
