@@ -6,18 +6,23 @@
 namespace dermfed::client {
 namespace {
 
-// Bilinear sample of channel c at (x, y) in pixel-centre coordinates, clamped to the edge.
-inline float Sample(const Image& img, float x, float y, int c) {
+// Bilinear sample of all three channels at (x, y) in pixel-centre coordinates, clamped to the
+// edge. The neighbours and weights are worked out once per pixel, not once per channel.
+inline void Sample3(const Image& img, float x, float y, float out[3]) {
   x = std::clamp(x, 0.0f, static_cast<float>(img.width - 1));
   y = std::clamp(y, 0.0f, static_cast<float>(img.height - 1));
   const int x0 = static_cast<int>(x), y0 = static_cast<int>(y);
   const int x1 = std::min(x0 + 1, img.width - 1), y1 = std::min(y0 + 1, img.height - 1);
   const float fx = x - x0, fy = y - y0;
-  auto at = [&](int xx, int yy) {
-    return static_cast<float>(img.rgb[(static_cast<size_t>(yy) * img.width + xx) * 3 + c]);
-  };
-  return (at(x0, y0) * (1 - fx) + at(x1, y0) * fx) * (1 - fy) +
-         (at(x0, y1) * (1 - fx) + at(x1, y1) * fx) * fy;
+  const size_t row0 = static_cast<size_t>(y0) * img.width, row1 = static_cast<size_t>(y1) * img.width;
+  const uint8_t* p00 = &img.rgb[(row0 + x0) * 3];
+  const uint8_t* p10 = &img.rgb[(row0 + x1) * 3];
+  const uint8_t* p01 = &img.rgb[(row1 + x0) * 3];
+  const uint8_t* p11 = &img.rgb[(row1 + x1) * 3];
+  for (int c = 0; c < 3; ++c) {
+    out[c] = (static_cast<float>(p00[c]) * (1 - fx) + static_cast<float>(p10[c]) * fx) * (1 - fy) +
+             (static_cast<float>(p01[c]) * (1 - fx) + static_cast<float>(p11[c]) * fx) * fy;
+  }
 }
 
 }  // namespace
@@ -39,8 +44,10 @@ Image ResizeCrop(const Image& src, double x0, double y0, double cw, double ch, i
     for (int x = 0; x < size; ++x) {
       const float fx = static_cast<float>(x0 + (x + 0.5) * sx - 0.5);
       uint8_t* p = &out.rgb[(static_cast<size_t>(y) * size + x) * 3];
+      float v[3];
+      Sample3(src, fx, fy, v);
       for (int c = 0; c < 3; ++c) {
-        p[c] = static_cast<uint8_t>(std::clamp(Sample(src, fx, fy, c) + 0.5f, 0.0f, 255.0f));
+        p[c] = static_cast<uint8_t>(std::clamp(v[c] + 0.5f, 0.0f, 255.0f));
       }
     }
   }
@@ -92,7 +99,8 @@ void TransformToTensor(const Image& src, int size, const AugmentConfig& config, 
       const float fx = static_cast<float>(x0) + rx * sx - 0.5f;
       const float fy = static_cast<float>(y0) + ry * sy - 0.5f;
       float rgb[3];
-      for (int c = 0; c < 3; ++c) rgb[c] = Sample(src, fx, fy, c) / 255.0f * brightness;
+      Sample3(src, fx, fy, rgb);
+      for (int c = 0; c < 3; ++c) rgb[c] = rgb[c] / 255.0f * brightness;
       const float grey = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
       mean_grey += grey;
       const size_t i = static_cast<size_t>(y) * size + x;
