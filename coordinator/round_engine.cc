@@ -148,6 +148,7 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
       task.set_kind(v1::Task::TRAIN);
       task.set_round(round_);
       task.set_model_version(global_->version);
+      task.set_model_sha256(global_->sha256);
       task.set_local_epochs(config_.local_epochs);
       for (const auto& [k, v] : strategy_->ConfigureFit(static_cast<int>(round_))) {
         (*task.mutable_config())[k] = v;
@@ -176,6 +177,7 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
       task.set_kind(v1::Task::EVALUATE);
       task.set_round(round_);
       task.set_model_version(global_->version);
+      task.set_model_sha256(global_->sha256);
       return true;
     }
     return false;
@@ -708,8 +710,13 @@ Status RoundEngine::RunRound(int64_t round) {
   record.sites_selected = sites_selected;
   record.sites_reported = sites_reported;
   record.started_unix_s = started;
+  // The round ends when its checkpoint is durable: the next one cannot start before.
+  const auto checkpoint_started = Clock::now();
+  Status saved = store_->WriteCheckpoint(round, next_global->state, strategy_state);
+  const double checkpoint_seconds =
+      std::chrono::duration<double>(Clock::now() - checkpoint_started).count();
   record.finished_unix_s = UnixNow();
-  Status saved = store_->CompleteRound(record, next_global->state, strategy_state);
+  if (saved.ok()) saved = store_->CommitRound(record);
   if (!saved.ok()) {
     // The previous checkpoint is intact; the round is run again from the same model.
     LogError(kLog, "round=%d checkpoint failed, the round will be retried: %s", round,
@@ -720,8 +727,8 @@ Status RoundEngine::RunRound(int64_t round) {
   }
   metrics_.Aggregated(std::chrono::duration<double>(Clock::now() - aggregation_started).count());
   metrics_.RoundCompleted(record.finished_unix_s - started);
-  LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s", round, round,
-          sites_reported, next_global->hex_digest.substr(0, 16));
+  LogInfo(kLog, "round=%d version=%d aggregated %d updates; checkpoint sha256=%s written in %.2f s",
+          round, round, sites_reported, next_global->hex_digest.substr(0, 16), checkpoint_seconds);
   {
     v1::Event e;
     e.set_kind(v1::Event::ROUND_AGGREGATED);

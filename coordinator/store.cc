@@ -157,10 +157,20 @@ bool Store::HasCheckpoint(int64_t round) const {
 
 Status Store::CompleteRound(const RoundRecord& r, const ModelState& global,
                             const ModelState& strategy_state) {
-  std::lock_guard<std::mutex> lock(mu_);
   // Files first (each written atomically), the row last: the row is the commit point.
-  DF_RETURN_IF_ERROR(SaveModelState(global, GlobalPath(r.round)));
-  DF_RETURN_IF_ERROR(SaveModelState(strategy_state, StrategyPath(r.round)));
+  DF_RETURN_IF_ERROR(WriteCheckpoint(r.round, global, strategy_state));
+  return CommitRound(r);
+}
+
+Status Store::WriteCheckpoint(int64_t round, const ModelState& global,
+                              const ModelState& strategy_state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DF_RETURN_IF_ERROR(SaveModelState(global, GlobalPath(round)));
+  return SaveModelState(strategy_state, StrategyPath(round));
+}
+
+Status Store::CommitRound(const RoundRecord& r) {
+  std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_, "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)");
   s.Bind(1, r.round).Bind(2, r.model_version).Bind(3, r.digest);
   s.Bind(4, static_cast<int64_t>(r.sites_selected)).Bind(5, static_cast<int64_t>(r.sites_reported));

@@ -54,6 +54,11 @@ class Store {
   // files and row are untouched.
   Status CompleteRound(const RoundRecord& record, const ModelState& global,
                        const ModelState& strategy_state);
+  // CompleteRound in its two steps, for a caller that stamps the round's end between them
+  // (once its checkpoint is durable): the files of `round`, each written atomically and
+  // fsync'ed, then the row, which is the commit point.
+  Status WriteCheckpoint(int64_t round, const ModelState& global, const ModelState& strategy_state);
+  Status CommitRound(const RoundRecord& record);
   // The last completed round, if any.
   StatusOr<std::optional<RoundRecord>> LastCompleted();
   StatusOr<std::vector<RoundRecord>> Rounds();

@@ -102,7 +102,8 @@ StatusOr<ModelState> DownloadModelChunks(const std::string& what, uint64_t max_b
   return last.ok() ? DataLossError(what + ": download incomplete after retries") : last;
 }
 
-StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_bytes) {
+StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_bytes,
+                                                 v1::ModelHeader* header) {
   return DownloadModelChunks(
       "model version " + std::to_string(version), max_bytes,
       [&](grpc::ClientContext* ctx, uint64_t offset, const v1::ModelHeader*) {
@@ -112,7 +113,7 @@ StatusOr<ModelState> FederationClient::PullModel(int64_t version, uint64_t max_b
         req.set_offset(offset);
         return stub_->PullModel(ctx, req);
       },
-      /*attempts=*/5, /*header=*/nullptr, [&] {
+      /*attempts=*/5, header, [&] {
         if (debug_hook_) debug_hook_("download");
       });
 }

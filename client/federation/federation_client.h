@@ -45,7 +45,9 @@ class FederationClient {
   StatusOr<v1::JoinResponse> Join(int64_t train_rows);
   StatusOr<v1::Task> WaitForTask(int64_t last_round, std::chrono::seconds timeout);
   // Downloads model `version`; retries a broken stream from where it stopped.
-  StatusOr<ModelState> PullModel(int64_t version, uint64_t max_bytes);
+  // `header`, when given, receives the model's header (its SHA-256 among others).
+  StatusOr<ModelState> PullModel(int64_t version, uint64_t max_bytes,
+                                 v1::ModelHeader* header = nullptr);
   // masked: a secure-aggregation masked vector (num_examples 0: the weight is inside).
   // sealer (masked updates): seals every chunk to the round's upload key.
   // encoding: the codec `delta` was encoded with (common/update_codec.h); "" = raw.

@@ -19,6 +19,7 @@
 #include "client/loader.h"
 #include "client/site_data.h"
 #include "client/trainer.h"
+#include "common/digest.h"
 #include "common/dp/noise.h"
 #include "common/secagg/client.h"
 #include "common/secagg/messages.h"
@@ -62,6 +63,14 @@ struct SiteState {
   // topk error feedback: what earlier uploads did not send, added to the next update. In
   // memory only: a restarted site starts from zero (that remainder is never sent).
   ModelState topk_residual;
+  // The global model this site last evaluated, kept for the TRAIN task that follows: the
+  // next round trains from that same model, so it is not pulled twice (see ObtainGlobal).
+  struct KeptModel {
+    int64_t version = -1;
+    std::string sha256;
+    ModelState state;
+  };
+  std::optional<KeptModel> kept;
 };
 
 Status Prepare(const SiteConfig& c, const v1::JoinResponse& joined, SiteState* s) {
@@ -152,9 +161,51 @@ void DumpUpdate(const SiteConfig& c, int64_t round, int64_t num_examples, const 
   if (!s.ok() || !meta) LogWarning(kLog, "site=%s site.debug_dump_updates: %s", c.name, s.message());
 }
 
+void LogUpload(const SiteConfig& c, int64_t round, uint64_t bytes, double seconds) {
+  LogInfo(kLog, "site=%s round=%d update of %.1f MB accepted after %.2f s", c.name, round,
+          bytes / 1e6, seconds);
+}
+
+// The global model a TRAIN or EVALUATE task names: the kept one when the coordinator names
+// its version and SHA-256, else downloaded now (chunked, resumable, SHA-256 checked) and
+// checked against the SHA-256 the task announced.
+StatusOr<ModelState> ObtainGlobal(const SiteConfig& c, FederationClient& client, SiteState* s,
+                                  const v1::Task& task) {
+  std::optional<SiteState::KeptModel> kept = std::move(s->kept);
+  s->kept.reset();
+  if (kept && !task.model_sha256().empty() && kept->version == task.model_version() &&
+      kept->sha256 == task.model_sha256()) {
+    LogInfo(kLog, "site=%s round=%d model version %d is the one this site evaluated: not pulled "
+            "again", c.name, task.round(), task.model_version());
+    return std::move(kept->state);
+  }
+  kept.reset();  // a model of another version: free it before the download
+  v1::ModelHeader header;
+  DF_ASSIGN_OR_RETURN(ModelState global,
+                      client.PullModel(task.model_version(), 8ull << 30, &header));
+  if (!task.model_sha256().empty() && header.sha256() != task.model_sha256()) {
+    return DataLossError("round " + std::to_string(task.round()) + ": the coordinator announced model version " +
+                         std::to_string(task.model_version()) + " with SHA-256 " +
+                         HexDigest(reinterpret_cast<const uint8_t*>(task.model_sha256().data()),
+                                   task.model_sha256().size()) +
+                         " but served one with " +
+                         HexDigest(reinterpret_cast<const uint8_t*>(header.sha256().data()),
+                                   header.sha256().size()));
+  }
+  return global;
+}
+
 Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
   const int64_t round = task.round();
-  DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
+  // Where a round's time goes besides training (sent with the update, in seconds):
+  // pull_seconds (download and load the global model, set up the trainer) and
+  // prepare_seconds (from the last step to the upload: delta, clipping, noise, encoding or
+  // masking). The upload itself is logged.
+  const auto task_start = std::chrono::steady_clock::now();
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  DF_ASSIGN_OR_RETURN(ModelState global, ObtainGlobal(c, client, s, task));
   DF_RETURN_IF_ERROR(LoadGlobal(s, global));
   TrainerConfig tc;
   tc.batch_size = s->spec.batch_size();
@@ -177,6 +228,7 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   BatchLoader loader(s->data.source, s->split.train, lc);
   double loss = 0, ce = 0, sr = 0, cf = 0;
   int64_t steps = 0;
+  const double pull_seconds = since(task_start);
   const auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= std::max(1, task.local_epochs()); ++epoch) {
     loader.StartEpoch(static_cast<int>(round * 1000 + epoch));
@@ -193,17 +245,20 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
       if (steps == 1) MaybeStall(c, "training", round);
     }
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = since(start);
+  const auto trained = std::chrono::steady_clock::now();
   DF_RETURN_IF_ERROR(RememberLocalTensors(s));
   DF_ASSIGN_OR_RETURN(ModelState delta, model::ToModelState(*s->net));
   DF_RETURN_IF_ERROR(SubtractInPlace(&delta, global));
   const double n = static_cast<double>(std::max<int64_t>(steps, 1));
   std::map<std::string, double> metrics = {{"loss", loss / n}, {"ce", ce / n}, {"sr", sr / n},
                                            {"cf", cf / n}, {"steps", static_cast<double>(steps)},
-                                           {"train_seconds", seconds}};
-  LogInfo(kLog, "site=%s round=%d version=%d trained %d steps in %.1f s, loss %.4f; uploading%s",
-          c.name, round, task.model_version(), steps, seconds, loss / n,
+                                           {"train_seconds", seconds},
+                                           {"pull_seconds", pull_seconds}};
+  LogInfo(kLog,
+          "site=%s round=%d version=%d trained %d steps in %.1f s (model pulled and loaded in "
+          "%.2f s), loss %.4f; uploading%s",
+          c.name, round, task.model_version(), steps, seconds, pull_seconds, loss / n,
           task.secagg().empty() ? "" : " (masked)");
   // Differential privacy: clip to the federation's bound, add this site's noise share
   // (distributed DP), and count once (DP-FedAvg).
@@ -221,7 +276,10 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   if (task.secagg().empty()) {
     DF_ASSIGN_OR_RETURN(CodecOptions codec, NegotiatedCodec(s->spec));
     if (codec.codec == UpdateCodec::kNone) {
+      metrics["prepare_seconds"] = since(trained);
+      const auto upload = std::chrono::steady_clock::now();
       DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, delta, metrics));
+      LogUpload(c, round, delta.size_bytes(), since(upload));
       DumpUpdate(c, round, examples, delta);
       return OkStatus();
     }
@@ -229,9 +287,12 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
     // leaves it as it was.
     ModelState residual = s->topk_residual.Clone();
     DF_ASSIGN_OR_RETURN(ModelState encoded, EncodeUpdate(delta, codec, &residual));
+    metrics["prepare_seconds"] = since(trained);
+    const auto upload = std::chrono::steady_clock::now();
     DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, encoded, metrics,
                                          /*masked=*/false, /*sealer=*/nullptr,
                                          std::string(UpdateCodecName(codec.codec))));
+    LogUpload(c, round, encoded.size_bytes(), since(upload));
     s->topk_residual = std::move(residual);
     if (!c.debug_dump_updates.empty()) {  // what the coordinator decoded, not what we had
       DF_ASSIGN_OR_RETURN(ModelState sent, DecodeUpdate(encoded, delta, codec, "own update"));
@@ -259,8 +320,11 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   DF_ASSIGN_OR_RETURN(secagg::UploadSealer sealer,
                       secagg::UploadSealer::Create(task.upload_key(), c.name, round,
                                                    task.model_version()));
+  metrics["prepare_seconds"] = since(trained);
+  const auto upload = std::chrono::steady_clock::now();
   DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), 0, masked, metrics,
                                        /*masked=*/true, &sealer));
+  LogUpload(c, round, masked.size_bytes(), since(upload));
   MaybeFault(c, "exit_after_masked_upload", round);
   return OkStatus();
 }
@@ -295,8 +359,12 @@ Status SecAggPhase(const SiteConfig& c, FederationClient& client, SiteState* s,
 }
 
 Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, const v1::Task& task) {
-  DF_ASSIGN_OR_RETURN(ModelState global, client.PullModel(task.model_version(), 8ull << 30));
+  DF_ASSIGN_OR_RETURN(ModelState global, ObtainGlobal(c, client, s, task));
   DF_RETURN_IF_ERROR(LoadGlobal(s, global));
+  // The next round trains from this model: keep it rather than pull it again.
+  if (!task.model_sha256().empty()) {
+    s->kept = SiteState::KeptModel{task.model_version(), task.model_sha256(), std::move(global)};
+  }
   const std::vector<int>& rows = s->split.validation.empty() ? s->split.train : s->split.validation;
   EvalConfig ec;
   ec.image_size = s->spec.image_size();

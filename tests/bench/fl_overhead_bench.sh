@@ -13,7 +13,8 @@
 # Prints one JSON record on stdout. A benchmark, not a test.
 # usage: fl_overhead_bench.sh BUILD_BIN_DIR
 # Environment: SITES (4), BACKBONE (densenet121), IMAGE_SIZE (224), STEPS (3), BATCH (4),
-#   ROUNDS (2), THREADS (LibTorch threads shared by the sites: nproc).
+#   ROUNDS (2), THREADS (LibTorch threads shared by the sites: nproc), KEEP (1: keep the work
+#   folder with every log and the state).
 set -euo pipefail
 BIN="$1"
 SITES="${SITES:-4}"
@@ -25,7 +26,7 @@ ROUNDS="${ROUNDS:-2}"
 THREADS="${THREADS:-$(nproc)}"
 [ "$ROUNDS" -ge 2 ] || { echo "fl_overhead_bench: ROUNDS must be >= 2" >&2; exit 2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-overhead-bench.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP:-}" ] && echo "fl_overhead_bench: kept $WORK" >&2 || rm -rf "$WORK"' EXIT
 
 # Enough rows that every site has STEPS full batches and a validation patient or two.
 "$BIN/dermfed" datagen --format pad-ufes-20 --out "$WORK/data" \

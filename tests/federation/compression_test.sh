@@ -8,7 +8,9 @@
 #   - the coordinator logs each received update's bytes on the wire and uncompressed, under
 #     the negotiated codec's name, and the wire/uncompressed ratio is what the codec promises:
 #     none 1, fp16 <= 0.51, int8 <= 0.26, topk (fraction 0.05) <= 0.11;
-#   - the global model moved (training still works through the codec).
+#   - the global model moved (training still works through the codec);
+#   - from round 2 on, each site trains from the model it evaluated the round before, without
+#     pulling it again.
 # Three rounds, because the first top-k version went to NaN in round 3 (a stale BatchNorm
 # running_var delta from error feedback; running statistics now travel raw).
 #
@@ -42,6 +44,18 @@ for codec in none fp16 int8 topk; do
   if grep -q "update refused" "$log"; then
     fail "$codec: an update was refused: $(grep -m1 'update refused' "$log")"
   fi
+  # Rounds 2 and 3 train from the model each site evaluated at the end of the round before:
+  # kept, not pulled again (TRAIN tasks name its SHA-256). Round 1's model was never evaluated.
+  for s in 1 2; do
+    site_log="$run/logs/site-$s.log"
+    for r in 2 3; do
+      grep -q "site=site-$s round=$r model version $((r - 1)) is the one this site evaluated: not pulled again" \
+        "$site_log" || fail "$codec: site-$s pulled the model of round $r again after evaluating it"
+    done
+    if grep -q "round=1 model version 0 is the one" "$site_log"; then
+      fail "$codec: site-$s trained round 1 from a model it never downloaded"
+    fi
+  done
   "$PY" - "$codec" "$log" "$run/history.json" <<'PY' || fail "$codec: check failed"
 import json, math, re, sys
 codec, log, history = sys.argv[1:]

@@ -66,6 +66,7 @@ class StaleUpdateTest : public ::testing::Test {
       ASSERT_EQ(task->kind(), v1::Task::TRAIN) << task->DebugString();
       ASSERT_EQ(task->round(), 1);
       ASSERT_EQ(task->model_version(), 0);
+      tasks_.push_back(*task);
     }
   }
   client::FederationClient& site(size_t i) { return *clients_[i]; }
@@ -90,7 +91,32 @@ class StaleUpdateTest : public ::testing::Test {
 
   std::unique_ptr<InProcessFederation> fed_;
   std::vector<std::unique_ptr<client::FederationClient>> clients_;
+  std::vector<v1::Task> tasks_;  // each site's TRAIN task of round 1
 };
+
+// A site that evaluated version N trains round N+1 from the model it holds instead of pulling
+// it again (client/federation/site_daemon.cc, ObtainGlobal): that is safe only because
+// TRAIN and EVALUATE tasks name the exact bytes, as the SHA-256 the download carries.
+TEST_F(StaleUpdateTest, TrainAndEvaluateTasksNameTheSha256OfTheModelTheySendForDownload) {
+  StartRound({"site-a"});
+  v1::ModelHeader v0;
+  auto pulled = site(0).PullModel(0, 1 << 20, &v0);
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  ASSERT_EQ(v0.sha256().size(), 32u);
+  EXPECT_EQ(tasks_[0].model_sha256(), v0.sha256());
+
+  Status pushed = site(0).PushUpdate(1, 0, 2, SmallState(kValues, 1), {});
+  ASSERT_TRUE(pushed.ok()) << pushed;
+  auto task = NextTask(site(0), 1, std::chrono::seconds(30));
+  ASSERT_TRUE(task.ok()) << task.status();
+  ASSERT_EQ(task->kind(), v1::Task::EVALUATE);
+  v1::ModelHeader v1;
+  pulled = site(0).PullModel(1, 1 << 20, &v1);
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(task->model_sha256(), v1.sha256());
+  EXPECT_NE(v1.sha256(), v0.sha256());  // the update moved the model
+  FinishEvaluation();
+}
 
 TEST_F(StaleUpdateTest, UpdateFromASiteThatNeverJoinedIsRefused) {
   StartRound({"site-a"});
