@@ -36,10 +36,11 @@ grpc::Status WriteModelStream(grpc::ServerContext* ctx, grpc::ServerWriter<v1::M
   h->set_sha256(g.sha256);
   chunk.set_offset(offset);
   if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
+  // One message for every chunk: its 2 MiB string is reused rather than allocated anew.
+  v1::ModelChunk data;
   for (uint64_t off = offset; off < total; off += kChunkBytes) {
     if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
     const uint64_t n = std::min<uint64_t>(kChunkBytes, total - off);
-    v1::ModelChunk data;
     data.set_offset(off);
     data.set_data(reinterpret_cast<const char*>(g.state.data()) + off, n);
     if (!writer->Write(data)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
