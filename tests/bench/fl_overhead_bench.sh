@@ -13,7 +13,7 @@
 # Prints one JSON record on stdout. A benchmark, not a test.
 # usage: fl_overhead_bench.sh BUILD_BIN_DIR
 # Environment: SITES (4), BACKBONE (densenet121), IMAGE_SIZE (224), STEPS (3), BATCH (4),
-#   ROUNDS (2), THREADS (LibTorch threads shared by the sites: nproc), KEEP (1: keep the work
+#   ROUNDS (3), THREADS (LibTorch threads shared by the sites: nproc), KEEP (1: keep the work
 #   folder with every log and the state).
 set -euo pipefail
 BIN="$1"
@@ -22,7 +22,7 @@ BACKBONE="${BACKBONE:-densenet121}"
 IMAGE_SIZE="${IMAGE_SIZE:-224}"
 STEPS="${STEPS:-3}"
 BATCH="${BATCH:-4}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-$(nproc)}"
 [ "$ROUNDS" -ge 2 ] || { echo "fl_overhead_bench: ROUNDS must be >= 2" >&2; exit 2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dermfed-overhead-bench.XXXXXX")"

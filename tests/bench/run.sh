@@ -21,21 +21,24 @@
 #                                   loopback against `openssl speed -evp aes-256-gcm`, one core
 #   fl_overhead_fraction            fl_overhead_bench.sh: (round wall - slowest site's training)
 #                                   / round wall, 4 sites, DenseNet-121 at 224 px
+#   compression_bytes_ratio         compression_bench.sh: update bytes on the wire with the
+#                                   recommended codec (int8) / uncompressed; with one record per
+#                                   codec and each codec's balanced accuracy against none
 #
 # Usage: tests/bench/run.sh [--out FILE] [--only NAME[,NAME...]]
 #   --out   write the array here (default: stdout; progress goes to stderr)
-#   --only  run some benchmarks: aggregation, site, secagg, transfer, rss, overhead
+#   --only  run some benchmarks: aggregation, site, secagg, transfer, rss, overhead, compression
 # Environment: BUILD_DIR (build). Each benchmark's own sizes can be set through its script's
 # environment (see the scripts); the defaults keep the suite well under 25 minutes on 2 cores.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT=""
-ONLY="aggregation,site,secagg,transfer,rss,overhead"
+ONLY="aggregation,site,secagg,transfer,rss,overhead,compression"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    *) echo "usage: $0 [--out FILE] [--only aggregation,site,secagg,transfer,rss,overhead]" >&2
+    *) echo "usage: $0 [--out FILE] [--only aggregation,site,secagg,transfer,rss,overhead,compression]" >&2
        exit 2 ;;
   esac
 done
@@ -92,9 +95,13 @@ fi
 if wants overhead; then
   timed overhead "$HERE/fl_overhead_bench.sh" "$BIN"
 fi
-# compression_bytes_ratio (issue 8, compression part): add its benchmark here, as one more
-# `timed compression COMMAND` that prints a record named compression_bytes_ratio (bytes on the
-# wire with compression / without, same update), and give it a target in TARGETS below.
+if wants compression; then
+  # Update codecs on a generated non-IID federation: bytes on the wire and balanced accuracy
+  # against the same federation uncompressed (and against a repeat of it: the noise floor).
+  timed compression bash -c '"$1/compression_bench.sh" --out "$2/compression.json" >&2 &&
+    /usr/bin/python3 -c "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]" \
+    "$2/compression.json"' _ "$HERE" "$WORK"
+fi
 
 "$PY" - "$RAW" "$OUT" "$((SECONDS - T_START))" <<'PY'
 import json, sys
@@ -108,7 +115,7 @@ TARGETS = {
     "secagg_round_vs_plain": ("<=", 1.3),
     "transfer_vs_aes_gcm": (">=", 0.5),
     "fl_overhead_fraction": ("<=", 0.05),
-    "compression_bytes_ratio": None,  # set by the compression part
+    "compression_bytes_ratio": None,  # a report: the issue sets no goal
 }
 FIELDS = ("name", "value", "unit", "baseline", "baseline_value", "ratio")
 records = []
