@@ -121,7 +121,17 @@ grpc::Status SiteServiceImpl::PushUpdate(grpc::ServerContext* ctx,
                                          grpc::ServerReader<v1::ModelChunk>* reader,
                                          v1::PushAck* resp) {
   v1::ModelChunk first;
-  if (!reader->Read(&first) || !first.has_header()) {
+  if (!reader->Read(&first)) {
+    // The stream broke before its header could be read (a connection reset right after the
+    // upload began can cancel the call before this handler runs): nothing of it was read or
+    // folded, but say so, naming the sender by its certificate, rather than drop it silently.
+    auto site = Identity(ctx, "");
+    const std::string why = "an upload broke before its header arrived: nothing of it was read";
+    LogWarning(kLog, "site=%s %s", site.ok() ? *site : ctx->peer(), why);
+    if (site.ok()) engine_->Audit(*site, "site", "reject", *site, /*round=*/-1, false, why);
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the upload broke before its header");
+  }
+  if (!first.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "an update must start with a header chunk");
   }
