@@ -10,6 +10,10 @@
 #                                  figure and its ratio go into the record's detail.
 #                                  Over mutual TLS (a test PKI from certs/make-test-pki.sh),
 #                                  with the site daemon's channel settings.
+#   transfer_tls_socket_vs_aes_gcm the ceiling of the above: tls_socket_bench, the same bytes
+#                                  as one bare TLS 1.3 AES-256-GCM stream over loopback
+#                                  (OpenSSL between two threads, mutual TLS, no gRPC, no
+#                                  digest), best of 3, against the same AES-GCM baseline.
 #   coordinator_rss_16_vs_2_sites  peak RSS (ru_maxrss, via /usr/bin/time or Python's wait4)
 #                                  of dermfed-coordinator for one FedAvg round (training,
 #                                  aggregation, federated evaluation) with 16 real dermfed-site
@@ -24,7 +28,7 @@
 #
 # Usage: tests/bench/federation_bench.sh [--out FILE] [--only transfer|rss]
 # Environment: BUILD_DIR (build; needs bin/dermfed, bin/dermfed-coordinator, bin/dermfed-site
-#   and bin/federation_transfer_bench), TRANSFER_BACKBONE (vgg13), TRANSFER_PULLS (5),
+#   and bin/federation_transfer_bench, bin/tls_socket_bench), TRANSFER_BACKBONE (vgg13), TRANSFER_PULLS (5),
 #   RSS_BACKBONE (resnet50), RSS_SITES ("2 16"), IMAGE_SIZE (32), AES_SECONDS (3),
 #   WORK (a temporary folder, removed at the end unless KEEP=1), PKI (a make-test-pki.sh folder
 #   with at least as many sites as the largest RSS_SITES; default: made in WORK).
@@ -48,7 +52,7 @@ IMAGE_SIZE="${IMAGE_SIZE:-32}"
 AES_SECONDS="${AES_SECONDS:-3}"
 BIN="$BUILD/bin"
 needed=(dermfed dermfed-coordinator dermfed-site)
-[[ "$ONLY" == rss ]] || needed+=(federation_transfer_bench)
+[[ "$ONLY" == rss ]] || needed+=(federation_transfer_bench tls_socket_bench)
 for b in "${needed[@]}"; do
   if [[ ! -x "$BIN/$b" ]]; then
     echo "federation_bench: $BIN/$b not built (cmake --build $BUILD --target $b)" >&2
@@ -187,10 +191,23 @@ bench_transfer() {
   aes_cpu_mbs=$(awk -v k="$aes_cpu_k" 'BEGIN { printf "%.1f", k / 1000 }')
   ratio=$(awk -v a="$mbs" -v b="$aes_mbs" 'BEGIN { printf "%.3f", a / b }')
   ratio_cpu=$(awk -v a="$mbs" -v b="$aes_cpu_mbs" 'BEGIN { printf "%.3f", a / b }')
-  log "transfer: $mb MB model, median $mbs MB/s; AES-256-GCM $aes_mbs MB/s (wall), $aes_cpu_mbs MB/s (CPU time); ratio $ratio ($ratio_cpu)"
+  # The ceiling: a bare mutual-TLS stream of the same size (no gRPC, no digest), best of 3.
+  local tls_mbs="" t r
+  for t in 1 2 3; do
+    r=$("$BIN/tls_socket_bench" --pki "$PKI" --bytes "$bytes" | grep -o '"mb_s": [0-9.]*' |
+      sed 's/.*: //') || { log "transfer: tls_socket_bench failed"; return 1; }
+    tls_mbs=$(awk -v a="$r" -v b="${tls_mbs:-0}" 'BEGIN { print (a > b) ? a : b }')
+  done
+  local tls_ratio of_tls
+  tls_ratio=$(awk -v a="$tls_mbs" -v b="$aes_mbs" 'BEGIN { printf "%.3f", a / b }')
+  of_tls=$(awk -v a="$mbs" -v b="$tls_mbs" 'BEGIN { printf "%.2f", a / b }')
+  log "transfer: $mb MB model, median $mbs MB/s; AES-256-GCM $aes_mbs MB/s (wall), $aes_cpu_mbs MB/s (CPU time); ratio $ratio ($ratio_cpu); a bare mTLS socket moves $tls_mbs MB/s ($tls_ratio of AES-GCM; the download is $of_tls of it)"
   record transfer_vs_aes_gcm "$mbs" "MB/s" \
     "openssl speed -elapsed -evp aes-256-gcm (1 core, 16 KiB blocks, wall clock)" "$aes_mbs" \
-    "$ratio" "$TRANSFER_BACKBONE, $mb MB, median of $TRANSFER_PULLS pulls over mTLS loopback; against openssl's CPU-time figure ($aes_cpu_mbs MB/s) the ratio is $ratio_cpu"
+    "$ratio" "$TRANSFER_BACKBONE, $mb MB, median of $TRANSFER_PULLS pulls over mTLS loopback; against openssl's CPU-time figure ($aes_cpu_mbs MB/s) the ratio is $ratio_cpu; a bare mTLS socket (tls_socket_bench) moves $tls_mbs MB/s, the download is $of_tls of that"
+  record transfer_tls_socket_vs_aes_gcm "$tls_mbs" "MB/s" \
+    "openssl speed -elapsed -evp aes-256-gcm (1 core, 16 KiB blocks, wall clock)" "$aes_mbs" \
+    "$tls_ratio" "tls_socket_bench: the same $mb MB as one TLS 1.3 AES-256-GCM stream between two threads over loopback, mutual TLS, no gRPC or digest, best of 3: the ceiling for transfer_vs_aes_gcm on this machine"
 }
 
 # aes_gcm_speed [-elapsed]: one core's AES-256-GCM in openssl's kB/s (1000 bytes).

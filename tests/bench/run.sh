@@ -46,7 +46,7 @@ export BUILD_DIR="${BUILD_DIR:-build}"
 BIN="$BUILD_DIR/bin"
 PY=/usr/bin/python3
 for b in dermfed dermfed-coordinator dermfed-site aggregation_bench site_bench \
-         federation_transfer_bench secagg_mask_bench; do
+         federation_transfer_bench tls_socket_bench secagg_mask_bench; do
   if [[ ! -x "$BIN/$b" ]]; then
     echo "run.sh: $BIN/$b not built (deploy/build.sh --target $b)" >&2
     exit 2
