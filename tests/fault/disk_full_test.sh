@@ -33,9 +33,15 @@ ARGS=(--federation.rounds=4 --federation.min_sites=2 --federation.expected_sites
       --server.keep_checkpoints=0 --server.export_dir="$WORK/export")
 FAULT_ENV="LD_PRELOAD=$SHIM DERMFED_FAULT_PATHS=$STATE/ DERMFED_FAULT_FULL=$FULL DERMFED_FAULT_TRACE=$WORK/trace" \
   start_coordinator coordinator "${ARGS[@]}"
+# site-1 stalls 5 s into its first training of round 2, so that round 2 cannot be checkpointed
+# before the disk is full (a tiny round takes well under a second, and the sites no longer
+# pull the model they just evaluated).
 for n in 1 2; do
   mkdir -p "$WORK/dump/site-$n"
-  start_site "$n" --site.debug_dump_updates="$WORK/dump/site-$n"
+  stall=()
+  [ "$n" -eq 1 ] && stall=(--site.debug_fault=stall_in_training --site.debug_fault_round=2
+                           --site.debug_stall_s=5)
+  start_site "$n" --site.debug_dump_updates="$WORK/dump/site-$n" "${stall[@]}"
 done
 wait_for 60 "round 1 was not evaluated" coord_log coordinator "round=1 version=1 evaluation"
 echo 150000 >"$FULL"
