@@ -6,8 +6,8 @@
 // kernel as soon as more than twice the last such size is free; either way each chunk lands on
 // fresh pages, and every 4 KiB page is a page fault. On the virtual machines hospitals and
 // clouds run, a page fault costs more than copying the page: a 97 MB model download spent
-// over half its time in faults (tests/bench: transfer_vs_aes_gcm went from 0.14 to 0.42 GB/s
-// on ResNet-50 with this and the huge-page buffers of ModelState::Allocate together).
+// over half its time in faults (tests/bench/federation_bench.sh: the ResNet-50 download went
+// from ~0.1 to 0.42 GB/s with this and the huge-page buffers of ModelState::Allocate together).
 #ifndef DERMFED_COMMON_ALLOCATOR_H_
 #define DERMFED_COMMON_ALLOCATOR_H_
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -161,11 +162,6 @@ void DumpUpdate(const SiteConfig& c, int64_t round, int64_t num_examples, const 
   if (!s.ok() || !meta) LogWarning(kLog, "site=%s site.debug_dump_updates: %s", c.name, s.message());
 }
 
-void LogUpload(const SiteConfig& c, int64_t round, uint64_t bytes, double seconds) {
-  LogInfo(kLog, "site=%s round=%d update of %.1f MB accepted after %.2f s", c.name, round,
-          bytes / 1e6, seconds);
-}
-
 // The global model a TRAIN or EVALUATE task names: the kept one when the coordinator names
 // its version and SHA-256, else downloaded now (chunked, resumable, SHA-256 checked) and
 // checked against the SHA-256 the task announced.
@@ -184,13 +180,14 @@ StatusOr<ModelState> ObtainGlobal(const SiteConfig& c, FederationClient& client,
   DF_ASSIGN_OR_RETURN(ModelState global,
                       client.PullModel(task.model_version(), 8ull << 30, &header));
   if (!task.model_sha256().empty() && header.sha256() != task.model_sha256()) {
-    return DataLossError("round " + std::to_string(task.round()) + ": the coordinator announced model version " +
+    auto hex = [](const std::string& d) {
+      return HexDigest(reinterpret_cast<const uint8_t*>(d.data()), d.size());
+    };
+    return DataLossError("round " + std::to_string(task.round()) +
+                         ": the coordinator announced model version " +
                          std::to_string(task.model_version()) + " with SHA-256 " +
-                         HexDigest(reinterpret_cast<const uint8_t*>(task.model_sha256().data()),
-                                   task.model_sha256().size()) +
-                         " but served one with " +
-                         HexDigest(reinterpret_cast<const uint8_t*>(header.sha256().data()),
-                                   header.sha256().size()));
+                         hex(task.model_sha256()) + " but served one with " +
+                         hex(header.sha256()));
   }
   return global;
 }
@@ -260,6 +257,15 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
           "%.2f s), loss %.4f; uploading%s",
           c.name, round, task.model_version(), steps, seconds, pull_seconds, loss / n,
           task.secagg().empty() ? "" : " (masked)");
+  // Sends `sent` through push() once prepare_seconds is in the metrics, and logs the upload.
+  auto upload = [&](const ModelState& sent, const std::function<Status()>& push) -> Status {
+    metrics["prepare_seconds"] = since(trained);
+    const auto pushed = std::chrono::steady_clock::now();
+    DF_RETURN_IF_ERROR(push());
+    LogInfo(kLog, "site=%s round=%d update of %.1f MB accepted after %.2f s", c.name, round,
+            sent.size_bytes() / 1e6, since(pushed));
+    return OkStatus();
+  };
   // Differential privacy: clip to the federation's bound, add this site's noise share
   // (distributed DP), and count once (DP-FedAvg).
   const bool dp = cfg.count("dp_clip") && cfg.at("dp_clip") > 0;
@@ -276,10 +282,9 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   if (task.secagg().empty()) {
     DF_ASSIGN_OR_RETURN(CodecOptions codec, NegotiatedCodec(s->spec));
     if (codec.codec == UpdateCodec::kNone) {
-      metrics["prepare_seconds"] = since(trained);
-      const auto upload = std::chrono::steady_clock::now();
-      DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, delta, metrics));
-      LogUpload(c, round, delta.size_bytes(), since(upload));
+      DF_RETURN_IF_ERROR(upload(delta, [&] {
+        return client.PushUpdate(round, task.model_version(), examples, delta, metrics);
+      }));
       DumpUpdate(c, round, examples, delta);
       return OkStatus();
     }
@@ -287,12 +292,11 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
     // leaves it as it was.
     ModelState residual = s->topk_residual.Clone();
     DF_ASSIGN_OR_RETURN(ModelState encoded, EncodeUpdate(delta, codec, &residual));
-    metrics["prepare_seconds"] = since(trained);
-    const auto upload = std::chrono::steady_clock::now();
-    DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), examples, encoded, metrics,
-                                         /*masked=*/false, /*sealer=*/nullptr,
-                                         std::string(UpdateCodecName(codec.codec))));
-    LogUpload(c, round, encoded.size_bytes(), since(upload));
+    DF_RETURN_IF_ERROR(upload(encoded, [&] {
+      return client.PushUpdate(round, task.model_version(), examples, encoded, metrics,
+                               /*masked=*/false, /*sealer=*/nullptr,
+                               std::string(UpdateCodecName(codec.codec)));
+    }));
     s->topk_residual = std::move(residual);
     if (!c.debug_dump_updates.empty()) {  // what the coordinator decoded, not what we had
       DF_ASSIGN_OR_RETURN(ModelState sent, DecodeUpdate(encoded, delta, codec, "own update"));
@@ -320,11 +324,10 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   DF_ASSIGN_OR_RETURN(secagg::UploadSealer sealer,
                       secagg::UploadSealer::Create(task.upload_key(), c.name, round,
                                                    task.model_version()));
-  metrics["prepare_seconds"] = since(trained);
-  const auto upload = std::chrono::steady_clock::now();
-  DF_RETURN_IF_ERROR(client.PushUpdate(round, task.model_version(), 0, masked, metrics,
-                                       /*masked=*/true, &sealer));
-  LogUpload(c, round, masked.size_bytes(), since(upload));
+  DF_RETURN_IF_ERROR(upload(masked, [&] {
+    return client.PushUpdate(round, task.model_version(), 0, masked, metrics, /*masked=*/true,
+                             &sealer);
+  }));
   MaybeFault(c, "exit_after_masked_upload", round);
   return OkStatus();
 }
