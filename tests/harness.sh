@@ -43,6 +43,18 @@ wait_for() {
   fail "$what (waited $seconds s)"
 }
 
+# wait_exit PID SECONDS WHAT: waits up to SECONDS for PID to exit (fails naming WHAT if it
+# still runs); returns its exit status.
+wait_exit() {
+  local pid="$1" seconds="$2" what="$3"
+  for _ in $(seq $((seconds * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "$what still runs after $seconds s"
+  wait "$pid"
+}
+
 free_port() {
   /usr/bin/python3 - <<'PY'
 import random, socket

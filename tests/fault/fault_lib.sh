@@ -16,7 +16,7 @@
 #   joined_sites NAME           how many sites joined coordinator NAME with their data
 #   coord_log NAME PATTERN      whether logs/NAME.log has a line matching PATTERN (grep -E)
 #   site_log N PATTERN          the same for site-N
-#   wait_exit PID SECONDS WHAT  waits for PID to exit; fails if it does not; returns its status
+#   (wait_exit PID SECONDS WHAT, which the fault tests use too, is in tests/harness.sh)
 #   admin ARGS...               runs the dermfed CLI as admin-1 against $ADDR
 FAULT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3
@@ -79,16 +79,6 @@ joined_sites() {
 }
 coord_log() { grep -Eq -- "$2" "$WORK/logs/$1.log"; }
 site_log() { grep -Eq -- "$2" "$WORK/logs/site-$1.log"; }
-
-wait_exit() {
-  local pid="$1" seconds="$2" what="$3"
-  for _ in $(seq $((seconds * 10))); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && fail "$what still runs after $seconds s"
-  wait "$pid"
-}
 
 admin() {
   "$DERMFED" "$@" --coordinator "$ADDR" --ca "$PKI/ca/ca.crt" --cert "$PKI/admin/admin-1.crt" \

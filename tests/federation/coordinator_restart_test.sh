@@ -93,21 +93,11 @@ sleep 1  # the sites notice the coordinator is gone and back off
 start_coordinator 2
 echo "restarted the coordinator on port $PORT"
 
-for _ in $(seq 1200); do
-  kill -0 "$COORD_PID" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "$COORD_PID" 2>/dev/null && fail "the restarted coordinator did not finish within 120 s"
-wait "$COORD_PID"
+wait_exit "$COORD_PID" 120 "the restarted coordinator"
 rc=$?
 [ "$rc" -eq 0 ] || fail "the restarted coordinator exited with $rc"
 for i in 0 1; do
-  for _ in $(seq 300); do
-    kill -0 "${SITE_PIDS[$i]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "${SITE_PIDS[$i]}" 2>/dev/null && fail "site-$((i + 1)) still runs 30 s after the federation ended"
-  wait "${SITE_PIDS[$i]}"
+  wait_exit "${SITE_PIDS[$i]}" 30 "site-$((i + 1)) (the federation ended)"
   rc=$?
   [ "$rc" -eq 0 ] || fail "site-$((i + 1)) exited with $rc"
   grep -q "federation finished" "$WORK/logs/site-$((i + 1)).log" ||
