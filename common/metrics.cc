@@ -231,4 +231,42 @@ std::string ClassificationReport::ToJson() const {
   return os.str();
 }
 
+StatusOr<ScoredRows> ScoreRows(const std::vector<std::string>& class_names,
+                               const std::vector<int64_t>& truth,
+                               const std::vector<float>& probabilities) {
+  const size_t k = class_names.size();
+  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
+  if (probabilities.size() != truth.size() * k) {
+    return InvalidArgumentError("metrics: " + std::to_string(probabilities.size()) +
+                                " probabilities for " + std::to_string(truth.size()) +
+                                " rows of " + std::to_string(k) + " classes");
+  }
+  ScoredRows out;
+  std::vector<int64_t> kept_truth;
+  std::vector<float> kept;
+  kept.reserve(probabilities.size());
+  double nll = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    const float* row = &probabilities[i * k];
+    if (!std::all_of(row, row + k, [](float p) { return std::isfinite(p); })) {
+      ++out.non_finite_rows;
+      continue;
+    }
+    if (truth[i] < 0 || truth[i] >= static_cast<int64_t>(k)) {
+      return InvalidArgumentError("metrics: row " + std::to_string(i) + " has class " +
+                                  std::to_string(truth[i]) + ", outside 0.." +
+                                  std::to_string(k - 1));
+    }
+    kept_truth.push_back(truth[i]);
+    kept.insert(kept.end(), row, row + k);
+    nll -= std::log(std::max(row[truth[i]], 1e-12f));
+  }
+  DF_ASSIGN_OR_RETURN(out.report, Evaluate(class_names, kept_truth, kept));
+  out.scored_rows = static_cast<int64_t>(kept_truth.size());
+  out.loss = out.non_finite_rows > 0 ? INFINITY
+             : out.scored_rows > 0   ? nll / static_cast<double>(out.scored_rows)
+                                     : NAN;
+  return out;
+}
+
 }  // namespace dermfed

@@ -76,6 +76,23 @@ StatusOr<ClassificationReport> Evaluate(const std::vector<std::string>& class_na
                                         const std::vector<int64_t>& truth,
                                         const std::vector<float>& probabilities);
 
+// A federated evaluation's scores, where the model may have diverged. Rows whose
+// probabilities are not all finite cannot be read as a prediction: they are left out of
+// `report` and counted in `non_finite_rows`; `loss` is the mean negative log-likelihood of
+// the true class over the scored rows (probabilities floored at 1e-12), +Inf when any row
+// was left out, NaN when none was scored.
+struct ScoredRows {
+  ClassificationReport report;
+  int64_t scored_rows = 0;
+  int64_t non_finite_rows = 0;
+  double loss = 0;
+};
+// probabilities: rows x K, row-major; truth: the rows' classes. Errors (sizes, a class out
+// of range) name the offending row.
+StatusOr<ScoredRows> ScoreRows(const std::vector<std::string>& class_names,
+                               const std::vector<int64_t>& truth,
+                               const std::vector<float>& probabilities);
+
 }  // namespace dermfed
 
 #endif  // DERMFED_COMMON_METRICS_H_

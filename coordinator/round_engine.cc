@@ -16,6 +16,7 @@
 #include "common/secagg/messages.h"
 #include "common/secagg/protocol.h"
 #include "coordinator/explanations.h"
+#include "coordinator/strategies/tensor_ops.h"
 
 namespace dermfed::coordinator {
 namespace {
@@ -398,6 +399,12 @@ Status RoundEngine::SubmitEvaluation(const v1::MetricsReport& report, const std:
                                 std::to_string(round_) + " was already received");
     }
     eval_reports_[site] = report;
+    const auto bad = report.metrics().find("non_finite_rows");
+    if (bad != report.metrics().end() && bad->second > 0) {
+      LogWarning(kLog, "site=%s round=%d: the global model gives non-finite outputs on %.0f of "
+                 "its validation rows (it has diverged); those rows are not in the metrics",
+                 site, report.round(), bad->second);
+    }
     v1::Event e;
     e.set_kind(v1::Event::SITE_EVALUATED);
     e.set_round(report.round());
@@ -701,6 +708,14 @@ Status RoundEngine::RunRound(int64_t round) {
         *dp_rng_));
   }
   DF_RETURN_IF_ERROR(strategy_->Apply(delta, &next));
+  // Noise or a server optimizer can take a BatchNorm variance below zero: NaN at every site.
+  std::vector<std::string> clamped_tensors;
+  if (const int64_t clamped = ClampRunningVariances(&next, &clamped_tensors); clamped > 0) {
+    std::string names;
+    for (const auto& n : clamped_tensors) names += (names.empty() ? "" : ", ") + n;
+    LogWarning(kLog, "round=%d: %d BatchNorm running variances came out negative (%s); set to "
+               "0 so that the model stays finite", round, clamped, names);
+  }
   DF_ASSIGN_OR_RETURN(ModelState strategy_state, strategy_->SaveState());
   auto next_global = MakeGlobalModel(round, std::move(next));
   RoundRecord record;

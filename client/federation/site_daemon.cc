@@ -376,22 +376,32 @@ Status Evaluate(const SiteConfig& c, FederationClient& client, SiteState* s, con
   DF_ASSIGN_OR_RETURN(std::vector<float> probs,
                       PredictRows(*s->net, s->device, s->data.source, rows, ec));
   std::vector<int64_t> truth;
-  double nll = 0;
-  const size_t k = names.size();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    truth.push_back(s->data.source.labels[rows[i]]);
-    nll -= std::log(std::max(probs[i * k + truth.back()], 1e-12f));
+  truth.reserve(rows.size());
+  for (int row : rows) truth.push_back(s->data.source.labels[row]);
+  // A diverged global model can give NaN or infinite probabilities: those rows are not
+  // scored but counted (metric non_finite_rows), and the site carries on; the model is the
+  // federation's problem, not this site's data.
+  DF_ASSIGN_OR_RETURN(ScoredRows scores, ScoreRows(names, truth, probs));
+  if (scores.non_finite_rows > 0) {
+    LogWarning(kLog, "site=%s round=%d: the global model (version %d) gives non-finite "
+               "probabilities on %d of %d validation rows: it has diverged; those rows are not "
+               "scored", c.name, task.round(), task.model_version(), scores.non_finite_rows,
+               rows.size());
   }
-  DF_ASSIGN_OR_RETURN(ClassificationReport report, dermfed::Evaluate(names, truth, probs));
+  const ClassificationReport& report = scores.report;
+  const size_t k = names.size();
   v1::MetricsReport r;
   r.set_site_name(c.name);
   r.set_round(task.round());
   r.set_model_version(task.model_version());
-  r.set_num_examples(static_cast<int64_t>(rows.size()));
+  r.set_num_examples(scores.scored_rows);
   for (size_t t = 0; t < k; ++t) {
     for (size_t p = 0; p < k; ++p) r.add_confusion(report.confusion.at(static_cast<int>(t), static_cast<int>(p)));
   }
-  (*r.mutable_metrics())["loss"] = nll / static_cast<double>(rows.size());
+  (*r.mutable_metrics())["loss"] = scores.loss;
+  if (scores.non_finite_rows > 0) {
+    (*r.mutable_metrics())["non_finite_rows"] = static_cast<double>(scores.non_finite_rows);
+  }
   (*r.mutable_metrics())["macro_auc"] = report.macro_auc;
   (*r.mutable_metrics())["balanced_accuracy"] = report.confusion.BalancedAccuracy();
   (*r.mutable_metrics())["accuracy"] = report.confusion.Accuracy();

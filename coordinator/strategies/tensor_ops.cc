@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "absl/strings/match.h"
+
 namespace dermfed::coordinator {
 namespace {
 
@@ -241,6 +243,25 @@ Status AddDelta(const ModelState& delta, const std::set<std::string>& local_tens
     }
   }
   return OkStatus();
+}
+
+int64_t ClampRunningVariances(ModelState* state, std::vector<std::string>* tensors) {
+  int64_t clamped = 0;
+  for (size_t t = 0; t < state->num_tensors(); ++t) {
+    const TensorSpec& spec = state->manifest()[t];
+    if (!IsFloating(spec.dtype) || !absl::EndsWith(spec.name, "running_var")) continue;
+    uint8_t* data = state->TensorData(t);
+    int64_t here = 0;
+    for (int64_t i = 0; i < spec.numel(); ++i) {
+      if (LoadAsDouble(data, spec.dtype, i) < 0) {
+        StoreFromDouble(0.0, spec.dtype, i, data);
+        ++here;
+      }
+    }
+    if (here > 0 && tensors != nullptr) tensors->push_back(spec.name);
+    clamped += here;
+  }
+  return clamped;
 }
 
 }  // namespace dermfed::coordinator

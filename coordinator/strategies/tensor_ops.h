@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/model_state.h"
 #include "common/status.h"
@@ -62,6 +63,15 @@ Status ValidateAggregate(const ModelState& aggregate, const ModelState& global,
 // local tensors keep their global values. Validates first, so on error `global` is unchanged.
 Status AddDelta(const ModelState& delta, const std::set<std::string>& local_tensors,
                 ModelState* global);
+
+// Sets every negative element of the BatchNorm running variances (floating tensors whose
+// name ends in "running_var") to 0 and returns how many it set; the names of the tensors it
+// changed go to `tensors` when given. Each site's variance is positive, but central or
+// distributed DP noise, or a server optimizer's step (FedAdam, FedYogi), can take their
+// average below zero, and BatchNorm would then take the square root of a negative number:
+// NaN for every prediction. Clamping is post-processing of the noised model, so it costs no
+// privacy.
+int64_t ClampRunningVariances(ModelState* state, std::vector<std::string>* tensors = nullptr);
 
 // True when tensor `spec` is one a strategy updates: floating and not site-local (FedBN).
 inline bool IsAggregated(const TensorSpec& spec, const std::set<std::string>& local_tensors) {

@@ -3,7 +3,12 @@
 and checks what the page shows against the JSON API (read with a researcher certificate).
 
 usage: dashboard_check.py --url https://127.0.0.1:PORT --token-file F --ca CA --cert C --key K
-                          --spki BASE64 --work DIR [--screenshot PNG]
+                          --spki BASE64 --work DIR --dermfed CLI --grpc HOST:PORT
+                          --admin-cert C --admin-key K [--screenshot PNG]
+
+A tiny federation finishes a round in well under a second, faster than any page can be compared
+with the API; so the checks pause the federation (`dermfed pause`, as an admin) before each
+comparison and resume it in between, as an operator would hold a federation to look at it.
 
 Checks, in order:
   - /login?token=... signs the browser in (303 to /, HttpOnly cookie) and the page renders;
@@ -12,11 +17,12 @@ Checks, in order:
     balanced accuracy; per-class sensitivity/specificity of the latest round; ε per round with
     DP; overall feature importance with explanations); the canvases are painted, with pixels
     of each first dataset's colour;
+  - the page shows the federation's state (paused, while it is);
   - the round element's data-round, the sites table (every site, its status), the models table
     (every version with the API's sha256), the confusion matrix (the API's latest matrix);
   - the DP panel and the explanations panel are shown exactly when the API has them;
-  - without reloading, the page follows the federation: after another round is evaluated, the
-    charts have more points and the round element moved on;
+  - without reloading, the page follows the federation: resumed, another round is evaluated,
+    the round element moves on; paused again, the charts have more points and match the API;
   - no uncaught exception, no console error, no failed request, no dashboard error, all along;
   - a browser without the token (fresh context) gets the 401 message and no data.
 Screenshots land in --work (and a copy at --screenshot).
@@ -27,6 +33,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -69,6 +76,33 @@ class Api:
 
     def evaluated(self):
         return [r for r in self.get("rounds")["rounds"] if r.get("metrics")]
+
+
+class Admin:
+    """`dermfed pause|resume` with the admin certificate, against the coordinator's gRPC port."""
+
+    def __init__(self, dermfed, addr, ca, cert, key):
+        self.argv = [dermfed]
+        self.flags = ["--coordinator", addr, "--ca", ca, "--cert", cert, "--key", key]
+
+    def run(self, verb, reason):
+        p = subprocess.run(self.argv + [verb, "--reason", reason] + self.flags, capture_output=True,
+                           text=True, timeout=60)
+        check(p.returncode == 0, "dermfed %s exited with %d: %s" % (verb, p.returncode,
+                                                                     (p.stdout + p.stderr).strip()))
+        return p.stdout.strip()
+
+
+def pause(admin, api, why, timeout=60):
+    """Pauses the federation and waits until the coordinator is paused: the round in progress is
+    finished, evaluated and committed, and nothing moves until resume."""
+    admin.run("pause", why)
+    deadline = time.time() + timeout
+    while api.get("status").get("state") != "paused":
+        check(time.time() < deadline, "the coordinator did not pause in %d s (status %s)" %
+              (timeout, api.get("status")))
+        time.sleep(0.2)
+    log("paused (%s)" % why)
 
 
 def same(a, b):
@@ -156,7 +190,8 @@ def page_state(page):
 
 def settled_snapshot(page, api, at_least, timeout):
     """Waits until the page's charts show exactly the API's evaluated rounds (read before and
-    after the page, so that no round completed in between) and at least `at_least` of them."""
+    after the page, so that no round completed in between), at least `at_least` of them, and
+    the page shows the coordinator's state (the federation is paused: nothing moves)."""
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -168,13 +203,13 @@ def settled_snapshot(page, api, at_least, timeout):
         after_rounds = api.get("rounds")["rounds"]
         after = [r for r in after_rounds if r.get("metrics")]
         want = [r["round"] for r in after]
-        last = (state["evaluatedRounds"], want)
+        last = (state["evaluatedRounds"], want, state["state"], status.get("state"))
         if ([r["round"] for r in before] == want == state["evaluatedRounds"] and len(want) >= at_least
-                and len(state["models"]) == len(models)):
+                and len(state["models"]) == len(models) and state["state"] == status.get("state")):
             return state, after, status, sites, models
         time.sleep(0.3)
-    fail("the page did not catch up with the API in %d s (page rounds %s, API %s)" %
-         (timeout, last[0] if last else None, last[1] if last else None))
+    fail("the page did not catch up with the API in %d s (page rounds %s, API %s; page state %r, "
+         "API %r)" % ((timeout,) + (last if last else (None,) * 4)))
 
 
 def check_page_against_api(page, state, evaluated, status, sites, models):
@@ -307,6 +342,10 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--spki", required=True, help="base64 SHA-256 of the server certificate's SPKI")
     ap.add_argument("--work", required=True)
+    ap.add_argument("--dermfed", required=True, help="the dermfed CLI (pause and resume)")
+    ap.add_argument("--grpc", required=True, help="the coordinator's gRPC address")
+    ap.add_argument("--admin-cert", required=True)
+    ap.add_argument("--admin-key", required=True)
     ap.add_argument("--screenshot", default="")
     ap.add_argument("--min-rounds", type=int, default=2)
     args = ap.parse_args()
@@ -314,6 +353,7 @@ def main():
     base = args.url.rstrip("/")
     token = open(args.token_file).read().strip()
     api = Api(base, args.ca, args.cert, args.key)
+    admin = Admin(args.dermfed, args.grpc, args.ca, args.admin_cert, args.admin_key)
 
     browser = cdp.Browser(extra_args=["--ignore-certificate-errors-spki-list=" + args.spki],
                           log_path=os.path.join(args.work, "logs", "chromium.log"),
@@ -335,7 +375,13 @@ def main():
         check(page.evaluate("document.cookie").find(token) < 0, "the token is readable from JS")
         log("page rendered (%s)" % page.evaluate("document.getElementById('round').textContent"))
 
-        state, evaluated, status, sites, models = settled_snapshot(page, api, args.min_rounds, 90)
+        deadline = time.time() + 120
+        while len(api.evaluated()) < args.min_rounds:
+            check(time.time() < deadline, "fewer than %d rounds evaluated in 120 s" % args.min_rounds)
+            time.sleep(0.5)
+        pause(admin, api, "dashboard check: first look")
+        state, evaluated, status, sites, models = settled_snapshot(page, api, args.min_rounds, 60)
+        check(state["state"] == "paused", "the page shows state %r, not paused" % state["state"])
         has_x = check_page_against_api(page, state, evaluated, status, sites, models)
         drawn = ["global", "loss", "sites", "perClass"] + (["dp"] if status.get("dp") else []) + \
                 (["importance"] if has_x else [])
@@ -352,11 +398,14 @@ def main():
         navs = len(page.navigations)
         n0 = len(state["evaluatedRounds"])
         round0 = int(state["dataRound"])
+        check(admin.run("resume", "dashboard check: live update").startswith("resumed"),
+              "resume did not resume")
         deadline = time.time() + 120
         while len(api.evaluated()) <= n0:
             check(time.time() < deadline, "no new round was evaluated in 120 s")
-            time.sleep(0.5)
+            time.sleep(0.2)
         page.wait_for("Number(document.getElementById('round').dataset.round) > %d" % round0, timeout=60)
+        pause(admin, api, "dashboard check: second look")
         state, evaluated, status, sites, models = settled_snapshot(page, api, n0 + 1, 60)
         check(state["marker"] == "still here" and len(page.navigations) == navs,
               "the page reloaded (navigations %s)" % page.navigations)

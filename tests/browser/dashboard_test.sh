@@ -9,6 +9,8 @@
 #   - the browser signs in with /login?token=..., and dashboard_check.py compares what the
 #     page shows (Chart.js datasets, canvases, tables) with the JSON API, watches the page
 #     follow a new round without reloading, and checks that nothing went wrong in the page.
+#     A tiny round takes a fraction of a second, so the check pauses the federation (dermfed
+#     pause, as admin-1) for each comparison and resumes it in between.
 # Chromium trusts the coordinator's certificate by its key pin
 # (--ignore-certificate-errors-spki-list), not by turning certificate checks off.
 #
@@ -130,7 +132,9 @@ SPKI="$(openssl x509 -in "$PKI/coordinator/coordinator.crt" -pubkey -noout |
 echo "refusals checked ($(($(date +%s) - START)) s in); starting chromium"
 "$PY" "$HERE/dashboard_check.py" --url "$URL" --token-file "$TOKEN_FILE" --ca "$PKI/ca/ca.crt" \
   --cert "$PKI/researcher/researcher-1.crt" --key "$PKI/researcher/researcher-1.key" \
-  --spki "$SPKI" --work "$WORK" --screenshot "${DERMFED_DASHBOARD_SCREENSHOT:-}" ||
+  --spki "$SPKI" --work "$WORK" --dermfed "$DERMFED" --grpc "$ADDR" \
+  --admin-cert "$PKI/admin/admin-1.crt" --admin-key "$PKI/admin/admin-1.key" \
+  --screenshot "${DERMFED_DASHBOARD_SCREENSHOT:-}" ||
   fail "the dashboard check failed"
 kill -0 "$COORD_PID" 2>/dev/null || fail "the coordinator exited during the test"
 echo "PASS ($(($(date +%s) - START)) s)"

@@ -84,5 +84,51 @@ TEST(EvaluateTest, NonFiniteProbabilityNamesTheRow) {
   EXPECT_NE(r.status().message().find("row 1"), std::string::npos) << r.status();
 }
 
+TEST(ScoreRowsTest, RowsADivergedModelCannotScoreAreCountedNotScored) {
+  // Four rows of two classes; rows 1 and 3 have a NaN and an infinite probability.
+  const std::vector<float> probs = {0.9f, 0.1f, std::nanf(""), 0.5f,
+                                    0.2f, 0.8f, INFINITY,      0.0f};
+  auto r = ScoreRows({"A", "B"}, {0, 1, 1, 0}, probs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->scored_rows, 2);
+  EXPECT_EQ(r->non_finite_rows, 2);
+  EXPECT_EQ(r->report.confusion.total(), 2);
+  EXPECT_EQ(r->report.confusion.at(0, 0), 1);
+  EXPECT_EQ(r->report.confusion.at(1, 1), 1);
+  EXPECT_DOUBLE_EQ(r->report.confusion.Accuracy(), 1.0);
+  EXPECT_TRUE(std::isinf(r->loss) && r->loss > 0);
+}
+
+TEST(ScoreRowsTest, AllFiniteRowsGiveTheMeanLogLossAndEvaluatesReport) {
+  const std::vector<float> probs = {0.5f, 0.5f, 0.25f, 0.75f, 1.0f, 0.0f};
+  auto r = ScoreRows({"A", "B"}, {0, 1, 1}, probs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->scored_rows, 3);
+  EXPECT_EQ(r->non_finite_rows, 0);
+  // -(log 0.5 + log 0.75 + log 1e-12) / 3: a zero probability is floored, not infinite.
+  EXPECT_NEAR(r->loss, -(std::log(0.5) + std::log(0.75) + std::log(1e-12)) / 3, 1e-6);
+  auto direct = Evaluate({"A", "B"}, {0, 1, 1}, probs);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(r->report.ToJson(), direct->ToJson());
+}
+
+TEST(ScoreRowsTest, NoScorableRowIsNotAnError) {
+  auto r = ScoreRows({"A", "B"}, {0, 1}, {std::nanf(""), std::nanf(""), std::nanf(""), 1.0f});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->scored_rows, 0);
+  EXPECT_EQ(r->non_finite_rows, 2);
+  EXPECT_EQ(r->report.confusion.total(), 0);
+}
+
+TEST(ScoreRowsTest, BadSizesAndClassesNameTheProblem) {
+  auto sizes = ScoreRows({"A", "B"}, {0, 1}, {0.5f, 0.5f});
+  ASSERT_FALSE(sizes.ok());
+  EXPECT_NE(sizes.status().message().find("2 probabilities for 2 rows"), std::string::npos)
+      << sizes.status();
+  auto cls = ScoreRows({"A", "B"}, {0, 2}, {0.5f, 0.5f, 0.5f, 0.5f});
+  ASSERT_FALSE(cls.ok());
+  EXPECT_NE(cls.status().message().find("row 1"), std::string::npos) << cls.status();
+}
+
 }  // namespace
 }  // namespace dermfed

@@ -703,5 +703,43 @@ TEST(TensorOpsTest, FirstNonFiniteFindsTheFirstBadElement) {
   EXPECT_EQ(FirstNonFinite(reinterpret_cast<uint8_t*>(v.data()), DType::kFloat32, 5000), 3);
 }
 
+TEST(TensorOpsTest, ClampRunningVariancesSetsOnlyNegativeVariancesToZero) {
+  // A FedAvg step whose (noised) aggregate takes one BatchNorm variance below zero.
+  ModelState global = Make({Spec("bn.running_mean", DType::kFloat32, {3}),
+                            Spec("bn.running_var", DType::kFloat32, {3}),
+                            Spec("head.bn.running_var", DType::kFloat64, {2}),
+                            Spec("conv.weight", DType::kFloat32, {2}),
+                            Spec("bn.num_batches_tracked", DType::kInt64, {})});
+  SetF32(global, "bn.running_mean", {0.5f, -0.5f, 0.0f});
+  SetF32(global, "bn.running_var", {0.01f, 1.0f, 2.0f});
+  const double var64[2] = {0.3, 0.2};
+  std::memcpy(global.TensorData(Index(global, "head.bn.running_var")), var64, sizeof var64);
+  SetF32(global, "conv.weight", {0.1f, 0.2f});
+  ModelState delta = Make(global.manifest());
+  SetF32(delta, "bn.running_mean", {-2.0f, -2.0f, 0.0f});
+  SetF32(delta, "bn.running_var", {-0.06f, 0.5f, -0.25f});
+  const double dvar64[2] = {-0.5, 0.1};
+  std::memcpy(delta.TensorData(Index(delta, "head.bn.running_var")), dvar64, sizeof dvar64);
+  SetF32(delta, "conv.weight", {-1.0f, 0.0f});
+  std::unique_ptr<Strategy> fedavg = MustMake("fedavg");
+  ASSERT_TRUE(fedavg->Apply(delta, &global).ok());
+
+  std::vector<std::string> tensors;
+  EXPECT_EQ(ClampRunningVariances(&global, &tensors), 2);
+  EXPECT_THAT(tensors, ElementsAre("bn.running_var", "head.bn.running_var"));
+  EXPECT_THAT(GetF32(global, "bn.running_var"), Pointwise(::testing::FloatEq(), {0.0f, 1.5f, 1.75f}));
+  double got64[2];
+  std::memcpy(got64, global.TensorData(Index(global, "head.bn.running_var")), sizeof got64);
+  EXPECT_EQ(got64[0], 0.0);
+  EXPECT_NEAR(got64[1], 0.3, 1e-12);
+  // Means, weights and counters may be negative: untouched.
+  EXPECT_THAT(GetF32(global, "bn.running_mean"), Pointwise(::testing::FloatEq(), {-1.5f, -2.5f, 0.0f}));
+  EXPECT_THAT(GetF32(global, "conv.weight"), Pointwise(::testing::FloatEq(), {-0.9f, 0.2f}));
+  // A model that is fine is left alone.
+  tensors.clear();
+  EXPECT_EQ(ClampRunningVariances(&global, &tensors), 0);
+  EXPECT_TRUE(tensors.empty());
+}
+
 }  // namespace
 }  // namespace dermfed::coordinator
