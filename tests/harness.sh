@@ -1,8 +1,8 @@
 # Sourced by the integration test scripts: a work folder, process cleanup, failure.
 #   harness_start NAME  makes $WORK (with $WORK/logs) and the array PIDS. On exit: kills every
 #                       process in PIDS, prints the tail of every log (WORK/logs/* and
-#                       WORK/*/logs/*) if the test failed, and removes WORK unless
-#                       DERMFED_TEST_KEEP=1.
+#                       WORK/*/logs/*) if the test failed, then the failure again, and
+#                       removes WORK unless DERMFED_TEST_KEEP=1.
 #   fail MESSAGE        ends the test: FAIL: MESSAGE.
 #   wait_for SECONDS DESCRIPTION COMMAND...
 #                       polls COMMAND every 0.1 s; fails with DESCRIPTION if it never succeeds.
@@ -26,12 +26,18 @@ harness_cleanup() {
       echo "----- $f (last 30 lines)"
       tail -n 30 "$f"
     done
+    # Once more after the logs, so that a summary showing only the end still says why.
+    [ -n "${HARNESS_FAILURE:-}" ] && echo "----- the test failed: $HARNESS_FAILURE"
   fi
   if [ -n "${DERMFED_TEST_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
 }
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  HARNESS_FAILURE="$*"
+  echo "FAIL: $*" >&2
+  exit 1
+}
 
 wait_for() {
   local seconds="$1" what="$2"
