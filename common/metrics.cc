@@ -163,16 +163,26 @@ double OneVsRestAuc(const std::vector<float>& scores, const std::vector<int64_t>
          (static_cast<double>(pos) * static_cast<double>(neg));
 }
 
+namespace {
+
+// At least two classes and K probabilities per row.
+Status CheckShape(size_t k, size_t rows, size_t probabilities) {
+  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
+  if (probabilities != rows * k) {
+    return InvalidArgumentError("metrics: " + std::to_string(probabilities) +
+                                " probabilities for " + std::to_string(rows) + " rows of " +
+                                std::to_string(k) + " classes");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<ClassificationReport> Evaluate(const std::vector<std::string>& class_names,
                                         const std::vector<int64_t>& truth,
                                         const std::vector<float>& probabilities) {
   const size_t k = class_names.size();
-  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
-  if (probabilities.size() != truth.size() * k) {
-    return InvalidArgumentError("metrics: " + std::to_string(probabilities.size()) +
-                                " probabilities for " + std::to_string(truth.size()) +
-                                " rows of " + std::to_string(k) + " classes");
-  }
+  DF_RETURN_IF_ERROR(CheckShape(k, truth.size(), probabilities.size()));
   std::vector<int64_t> predicted(truth.size());
   for (size_t i = 0; i < truth.size(); ++i) {
     const float* row = &probabilities[i * k];
@@ -235,12 +245,7 @@ StatusOr<ScoredRows> ScoreRows(const std::vector<std::string>& class_names,
                                const std::vector<int64_t>& truth,
                                const std::vector<float>& probabilities) {
   const size_t k = class_names.size();
-  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
-  if (probabilities.size() != truth.size() * k) {
-    return InvalidArgumentError("metrics: " + std::to_string(probabilities.size()) +
-                                " probabilities for " + std::to_string(truth.size()) +
-                                " rows of " + std::to_string(k) + " classes");
-  }
+  DF_RETURN_IF_ERROR(CheckShape(k, truth.size(), probabilities.size()));
   ScoredRows out;
   std::vector<int64_t> kept_truth;
   std::vector<float> kept;
