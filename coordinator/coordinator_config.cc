@@ -49,6 +49,7 @@ const std::vector<ConfigKey>& CoordinatorConfigKeys() {
       {"server.port_file", T::kString, "", "Write the bound port to this file once listening."},
       {"server.state_dir", T::kString, "coordinator-state", "SQLite database and checkpoints; a restart resumes from here."},
       {"server.keep_checkpoints", T::kInt, "10", "Global model versions kept on disk for download (the newest N, at least 2; 0 = all)."},
+      {"server.stop_grace_s", T::kDouble, "15", "When the federation ends or is stopped, the coordinator keeps answering until every site seen lately has been told so (a site busy with a task hears it when the task is done), at most this many seconds."},
       {"server.export_dir", T::kString, "", "When the federation ends, write the global model here as a RUN folder."},
       {"server.max_concurrent_uploads", T::kInt, "2", "Updates received at once (each holds one model-sized buffer)."},
       {"server.threads", T::kInt, "0", "LibTorch threads for model set-up (0 = all cores)."},
@@ -87,6 +88,7 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   o.round_deadline_s = c.GetDouble("federation.round_deadline_s");
   o.join_timeout_s = c.GetDouble("federation.join_timeout_s");
   o.keep_checkpoints = static_cast<int>(c.GetInt("server.keep_checkpoints"));
+  o.stop_grace_s = c.GetDouble("server.stop_grace_s");
   o.audit_log = c.GetString("server.audit_log");
   o.max_update_norm = c.GetDouble("security.max_update_norm");
   o.secure_aggregation = c.GetBool("security.secure_aggregation");
@@ -202,6 +204,9 @@ StatusOr<CoordinatorConfig> LoadCoordinatorConfig(
   }
   if (!(o.max_update_norm >= 0)) return refuse("security.max_update_norm must be >= 0 (0 = no bound)");
   if (o.keep_checkpoints < 0) return refuse("server.keep_checkpoints must be >= 0 (0 = keep all)");
+  if (!(o.stop_grace_s >= 0 && o.stop_grace_s <= 86400)) {
+    return refuse("server.stop_grace_s must be between 0 and 86400 seconds");
+  }
   if (o.expected_sites > 0 && o.min_sites > o.expected_sites) {
     return refuse("federation.min_sites (" + std::to_string(o.min_sites) +
                   ") exceeds federation.expected_sites (" + std::to_string(o.expected_sites) + ")");

@@ -57,6 +57,7 @@ struct CoordinatorConfig {
   std::string port_file;  // write the bound port here (for listen ports of 0)
   std::string state_dir = "coordinator-state";
   int keep_checkpoints = 10;
+  double stop_grace_s = 15;  // server.stop_grace_s (under systemd's and k8s' 30 s)
   std::string audit_log;  // "" = state_dir/audit.log
   double max_update_norm = 0;
   bool secure_aggregation = false;

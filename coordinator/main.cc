@@ -266,8 +266,21 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
       rc = 1;
     }
   }
-  // Let the sites' long polls see DONE before the server goes away.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // A site busy with a task when the federation ended (training, evaluating, uploading) asks
+  // for its next one when it is done: keep answering until every live site has been told
+  // the federation is over, up to server.stop_grace_s; and at least 2 s, so that watchers'
+  // long polls see the end too. A site not told keeps retrying, as after a crash.
+  const auto ended = std::chrono::steady_clock::now();
+  const std::vector<std::string> untold =
+      engine.AwaitSitesToldDone(std::chrono::duration<double>(c.stop_grace_s));
+  if (!untold.empty()) {
+    std::string names;
+    for (const auto& n : untold) names += (names.empty() ? "" : ", ") + n;
+    LogWarning(kLog, "%d site(s) did not ask for a task within server.stop_grace_s = %g s and "
+               "were not told that the federation is over: %s; they keep retrying until "
+               "their admins stop them", untold.size(), c.stop_grace_s, names);
+  }
+  std::this_thread::sleep_until(ended + std::chrono::seconds(2));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   http.reset();
   exiting = true;  // the wake-up below is ours, not an operator's signal

@@ -188,7 +188,30 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
     task.set_kind(stop_ ? v1::Task::DONE : v1::Task::WAIT);
   }
   (void)Touch(site);
+  if (task.kind() == v1::Task::DONE && told_done_.insert(site).second) {
+    lock.unlock();
+    cv_.notify_all();  // AwaitSitesToldDone
+  }
   return task;
+}
+
+std::vector<std::string> RoundEngine::AwaitSitesToldDone(std::chrono::duration<double> grace) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto alive = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
+  std::vector<std::string> waiting;
+  for (const auto& [name, s] : sites_) {
+    if (s.last_seen >= alive) waiting.push_back(name);
+  }
+  auto untold = [&] {
+    std::vector<std::string> out;
+    for (const auto& name : waiting) {
+      if (!told_done_.count(name)) out.push_back(name);
+    }
+    return out;
+  };
+  // Not WaitUntil: after a stop, that returns at once.
+  cv_.wait_until(lock, Clock::now() + Seconds(grace.count()), [&] { return untold().empty(); });
+  return untold();
 }
 
 StatusOr<std::shared_ptr<const GlobalModel>> RoundEngine::GetModel(const std::string& site,

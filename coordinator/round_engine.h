@@ -104,6 +104,11 @@ class RoundEngine {
   // on disk); sites are told DONE. A restarted coordinator resumes after the last completed
   // round.
   v1::ControlResponse Stop(const std::string& who, const std::string& reason);
+  // After Run returned: waits up to `grace` until every site seen lately (within two round
+  // deadlines, at least 120 s) has asked for a task and been told DONE — a site busy
+  // training, evaluating or uploading when the federation ended asks once it is done.
+  // Returns the names of the sites that were not told.
+  std::vector<std::string> AwaitSitesToldDone(std::chrono::duration<double> grace);
   EventLog& events() { return events_; }
   // Counters for /metrics (the services add their bytes).
   ServerMetrics& metrics() { return metrics_; }
@@ -186,6 +191,8 @@ class RoundEngine {
   // Evaluation of the current round.
   std::set<std::string> eval_expected_;
   std::map<std::string, v1::MetricsReport> eval_reports_;
+  // Sites whose WaitForTask was answered DONE.
+  std::set<std::string> told_done_;
   std::chrono::system_clock::time_point deadline_wall_{};
   EventLog events_;
   ServerMetrics metrics_;

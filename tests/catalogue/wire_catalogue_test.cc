@@ -231,6 +231,8 @@ class WireCatalogue : public ::testing::Test {
             "--federation.rounds=2",
             "--federation.round_deadline_s=600",
             "--federation.eval_deadline_s=600",
+            // The stand-in sites never ask for a task after a stop: do not wait for them.
+            "--server.stop_grace_s=1",
             "--model.backbone=tiny",
             "--tls.ca=" + pki_ + "/ca/ca.crt",
             "--tls.cert=" + pki_ + "/coordinator/coordinator.crt",
