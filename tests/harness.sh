@@ -6,6 +6,8 @@
 #   fail MESSAGE        ends the test: FAIL: MESSAGE.
 #   wait_for SECONDS DESCRIPTION COMMAND...
 #                       polls COMMAND every 0.1 s; fails with DESCRIPTION if it never succeeds.
+#   wait_exit PID SECONDS WHAT, wait_exit_ok PID SECONDS WHAT
+#                       wait for a process to end (below).
 #   free_port           prints a loopback TCP port that was free a moment ago (below the
 #                       kernel's ephemeral range, so outgoing connections do not take it).
 harness_start() {
@@ -59,6 +61,13 @@ wait_exit() {
   done
   kill -0 "$pid" 2>/dev/null && fail "$what still runs after $seconds s"
   wait "$pid"
+}
+
+# wait_exit_ok PID SECONDS WHAT: wait_exit, and fails unless PID exited with status 0.
+wait_exit_ok() {
+  wait_exit "$@"
+  local rc=$?
+  [ "$rc" -eq 0 ] || fail "$3 exited with $rc"
 }
 
 free_port() {

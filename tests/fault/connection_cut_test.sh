@@ -16,15 +16,9 @@
 # usage: connection_cut_test.sh DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup connection-cut "${4:-}"
-START=$(date +%s)
+fault_setup connection-cut "$@"
 
 start_coordinator coordinator --federation.rounds=2 --federation.min_sites=3 \
   --federation.expected_sites=3 --federation.round_deadline_s=60 \
@@ -45,13 +39,9 @@ for n in 1 2 3; do
   fi
 done
 
-wait_exit "$COORD_PID" 120 "the coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 120 "the coordinator"
 for n in 1 2 3; do
-  wait_exit "${SITE_PID[$n]}" 30 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 30 "site-$n"
 done
 
 grep -q '"event": "cut-down"' "$WORK/proxy.jsonl" || fail "the proxy never cut the download"

@@ -26,15 +26,9 @@
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 # (DERMFED_TEST_KEEP=1 keeps the work folder and its logs.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup coordinator-kill "${4:-}"
-START=$(date +%s)
+fault_setup coordinator-kill "$@"
 SEED="${DERMFED_FAULT_SEED:-7}"
 
 PORT="$(free_port)"
@@ -128,13 +122,9 @@ wait_for 60 "round $((last + 1)) was not committed after the last restart" \
 wait_for 60 "round $((last + 1)) was not evaluated" \
   coord_log "$name" "round=$((last + 1)) version=$((last + 1)) evaluation"
 admin stop --reason "fault test over" >"$WORK/logs/stop.log" 2>&1 || fail "stop failed: $(cat "$WORK/logs/stop.log")"
-wait_exit "$COORD_PID" 60 "the last coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the last coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 60 "the last coordinator"
 for n in 1 2; do
-  wait_exit "${SITE_PID[$n]}" 30 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 30 "site-$n"
   # The sites never saw the round go back.
   "$PY" - "$WORK/logs/site-$n.log" <<'PY' || fail "site-$n trained a round lower than one before"
 import re, sys

@@ -17,15 +17,9 @@
 # usage: disk_full_test.sh DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup disk-full "${4:-}"
-START=$(date +%s)
+fault_setup disk-full "$@"
 
 FULL="$WORK/disk-full"
 ARGS=(--federation.rounds=4 --federation.min_sites=2 --federation.expected_sites=2
@@ -68,13 +62,9 @@ PY
 rm -f "$FULL"
 echo "the disk is free again ($(( $(date +%s) - START )) s in)"
 
-wait_exit "$COORD_PID" 120 "the coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 120 "the coordinator"
 for n in 1 2; do
-  wait_exit "${SITE_PID[$n]}" 30 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 30 "site-$n"
 done
 "$PY" "$CHECK" state "$STATE" >"$WORK/final.json" || fail "final state check failed"
 grep -q '"last": 4' "$WORK/final.json" || fail "the federation did not commit round 4: $(cat "$WORK/final.json")"

@@ -1,9 +1,12 @@
 # shellcheck shell=bash disable=SC2034  # the variables it sets are for the scripts that source it
-# Sourced by the fault tests after tests/harness.sh: one way to make a small federation of real
-# processes on loopback, on mutual TLS with a throwaway PKI.
-#   fault_setup NAME [FIXTURE]  harness_start NAME, then uses FIXTURE (make_fixture.sh: PKI,
-#                               four site folders, fault_shim.so), or makes one in $WORK when it
-#                               is not given. Sets PKI, SITES_DIR, SHIM, STATE=$WORK/state.
+# Sourced by the fault tests (it sources tests/harness.sh): one way to make a small federation
+# of real processes on loopback, on mutual TLS with a throwaway PKI.
+#   fault_setup NAME DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]
+#                               a test script's arguments after NAME: sets DERMFED,
+#                               COORDINATOR, SITE and START (date +%s); harness_start NAME,
+#                               then uses FIXTURE (make_fixture.sh: PKI, four site folders,
+#                               fault_shim.so), or makes one in $WORK when it is not given.
+#                               Sets PKI, SITES_DIR, SHIM, STATE=$WORK/state.
 #   start_coordinator NAME ARGS...
 #                               starts dermfed-coordinator (logs/NAME.log) with the test PKI,
 #                               a tiny model at 32 px, batch 8, one thread, state in $STATE;
@@ -19,12 +22,19 @@
 #   (wait_exit PID SECONDS WHAT, which the fault tests use too, is in tests/harness.sh)
 #   admin ARGS...               runs the dermfed CLI as admin-1 against $ADDR
 FAULT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../harness.sh
+source "$FAULT_DIR/../harness.sh"
 PY=/usr/bin/python3
 CHECK="$FAULT_DIR/fault_check.py"
 
 fault_setup() {
+  [ "$#" -ge 4 ] || { echo "usage: $0 DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]" >&2; exit 2; }
+  DERMFED="$2"
+  COORDINATOR="$3"
+  SITE="$4"
+  START=$(date +%s)
   harness_start "$1"
-  local fixture="${2:-}"
+  local fixture="${5:-}"
   if [ -z "$fixture" ]; then
     fixture="$WORK/fixture"
     "$FAULT_DIR/make_fixture.sh" "$fixture" "$DERMFED" >"$WORK/logs/fixture.log" 2>&1 ||

@@ -23,15 +23,9 @@
 # usage: late_and_skewed_sites_test.sh DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup late-sites "${4:-}"
-START=$(date +%s)
+fault_setup late-sites "$@"
 
 start_coordinator coordinator --federation.rounds=3 --federation.min_sites=2 \
   --federation.expected_sites=4 --federation.round_deadline_s=3 \
@@ -71,13 +65,9 @@ start_site 4 --site.debug_dump_updates="$WORK/dump/site-4"
 wait_for 60 "site-4 did not join once its clock was right" coord_log coordinator "site=site-4 rejoined \(train_rows=[1-9]"
 admin resume --reason "go" >"$WORK/logs/resume2.log" 2>&1 || fail "second resume failed"
 
-wait_exit "$COORD_PID" 120 "the coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 120 "the coordinator"
 for n in 1 2 3 4; do
-  wait_exit "${SITE_PID[$n]}" 30 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 30 "site-$n"
 done
 coord_log coordinator "site=site-2 round=1 update refused: .*stale" ||
   fail "site-2's late round-1 update was not refused as stale"

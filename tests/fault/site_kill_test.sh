@@ -19,15 +19,9 @@
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 # (DERMFED_TEST_KEEP=1 keeps the work folder and its logs.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup site-kill "${4:-}"
-START=$(date +%s)
+fault_setup site-kill "$@"
 
 start_coordinator coordinator --federation.rounds=3 --federation.min_sites=2 \
   --federation.expected_sites=4 --federation.round_deadline_s=4 \
@@ -71,13 +65,9 @@ kill_at 4 evaluation
 restart 3
 restart 4
 
-wait_exit "$COORD_PID" 120 "the coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 120 "the coordinator"
 for n in 1 2 3 4; do
-  wait_exit "${SITE_PID[$n]}" 30 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 30 "site-$n"
   site_log "$n" "federation finished" || fail "site-$n did not see the federation finish"
 done
 for n in 1 2; do

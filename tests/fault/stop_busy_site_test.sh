@@ -13,15 +13,9 @@
 # usage: stop_busy_site_test.sh DERMFED DERMFED_COORDINATOR DERMFED_SITE [FIXTURE]
 # (FIXTURE: a make_fixture.sh folder; without it the test makes its own.)
 set -uo pipefail
-DERMFED="$1"
-COORDINATOR="$2"
-SITE="$3"
-# shellcheck source=../harness.sh
-source "$(cd "$(dirname "$0")/.." && pwd)/harness.sh"
 # shellcheck source=fault_lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/fault_lib.sh"
-fault_setup stop-busy "${4:-}"
-START=$(date +%s)
+fault_setup stop-busy "$@"
 ARGS=(--federation.rounds=1000 --federation.min_sites=2 --federation.expected_sites=3
       --federation.round_deadline_s=60 --federation.eval_deadline_s=60)
 
@@ -35,13 +29,9 @@ admin stop --reason "stopped while site-1 trains" >"$WORK/logs/stop-1.log" 2>&1 
   fail "stop failed: $(cat "$WORK/logs/stop-1.log")"
 stopped=$(date +%s.%N)
 site_log 1 "done stalling" && fail "site-1 was done stalling before the stop: the test is too slow"
-wait_exit "$COORD_PID" 60 "coordinator-1"
-rc=$?
-[ "$rc" -eq 0 ] || fail "coordinator-1 exited with $rc"
+wait_exit_ok "$COORD_PID" 60 "coordinator-1"
 for n in 1 2 3; do
-  wait_exit "${SITE_PID[$n]}" 20 "site-$n (it was not told that the federation is over)"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 20 "site-$n (it was not told that the federation is over)"
   site_log "$n" "federation finished" || fail "site-$n did not hear that the federation is over"
 done
 grep -q "were not told" "$WORK/logs/coordinator-1.log" &&
@@ -70,18 +60,14 @@ wait "${SITE_PID[3]}" 2>/dev/null
 t0=$(date +%s.%N)
 admin stop --reason "stopped with site-3 dead" >"$WORK/logs/stop-2.log" 2>&1 ||
   fail "stop failed: $(cat "$WORK/logs/stop-2.log")"
-wait_exit "$COORD_PID" 60 "coordinator-2"
-rc=$?
-[ "$rc" -eq 0 ] || fail "coordinator-2 exited with $rc"
+wait_exit_ok "$COORD_PID" 60 "coordinator-2"
 took=$("$PY" -c "import sys, time; print('%.1f' % (time.time() - float(sys.argv[1])))" "$t0")
 grep -q "were not told that the federation is over: site-3;" "$WORK/logs/coordinator-2.log" ||
   fail "coordinator-2 does not name site-3 as not told: $(tail -n 5 "$WORK/logs/coordinator-2.log")"
 "$PY" -c "import sys; sys.exit(0 if 3.0 <= float(sys.argv[1]) <= 30 else 1)" "$took" ||
   fail "coordinator-2 left ${took} s after the stop was asked for, expected server.stop_grace_s = 3 s and a little"
 for n in 1 2; do
-  wait_exit "${SITE_PID[$n]}" 20 "site-$n"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$n exited with $rc"
+  wait_exit_ok "${SITE_PID[$n]}" 20 "site-$n"
 done
 echo "dead site: coordinator-2 waited ${took} s for site-3 and named it"
 echo "PASS ($(( $(date +%s) - START )) s)"

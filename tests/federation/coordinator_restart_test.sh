@@ -93,13 +93,9 @@ sleep 1  # the sites notice the coordinator is gone and back off
 start_coordinator 2
 echo "restarted the coordinator on port $PORT"
 
-wait_exit "$COORD_PID" 120 "the restarted coordinator"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the restarted coordinator exited with $rc"
+wait_exit_ok "$COORD_PID" 120 "the restarted coordinator"
 for i in 0 1; do
-  wait_exit "${SITE_PIDS[$i]}" 30 "site-$((i + 1)) (the federation ended)"
-  rc=$?
-  [ "$rc" -eq 0 ] || fail "site-$((i + 1)) exited with $rc"
+  wait_exit_ok "${SITE_PIDS[$i]}" 30 "site-$((i + 1)) (the federation ended)"
   grep -q "federation finished" "$WORK/logs/site-$((i + 1)).log" ||
     fail "site-$((i + 1)) did not see the federation finish"
 done
