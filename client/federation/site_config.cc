@@ -26,7 +26,7 @@ const std::vector<ConfigKey>& SiteConfigKeys() {
       {"site.debug_fault", T::kString, "", "Tests only: in round site.debug_fault_round, crash on purpose at exit_after_share or exit_after_masked_upload (secure aggregation dropouts), or stall for site.debug_stall_s at stall_in_download, stall_in_training, stall_in_upload or stall_in_evaluation (fault tests: killed there, or late)."},
       {"site.debug_fault_round", T::kInt, "1", "Tests only: the round site.debug_fault strikes in."},
       {"site.debug_stall_s", T::kDouble, "3600", "Tests only: how long a stall_in_* fault stalls."},
-      {"site.debug_dump_updates", T::kString, "", "Tests only: write every plaintext update the coordinator acknowledged to this folder (round-<r>.dfs, round-<r>.json)."},
+      {"site.debug_dump_updates", T::kString, "", "Tests only: write every plaintext update to this folder as the coordinator decodes it: round-<r>.sent.dfs and .json before it is sent, round-<r>.dfs and .json once acknowledged."},
       {"site.insecure", T::kBool, "false", "Plaintext gRPC without TLS or certificates (tests and local demos only; logs a loud warning)."},
       {"site.ca", T::kString, "", "The consortium CA certificate (PEM); the coordinator must chain to it."},
       {"site.cert", T::kString, "", "This site's certificate (PEM, certs/issue.sh --role site)."},

@@ -150,11 +150,17 @@ void MaybeStall(const SiteConfig& c, const std::string& where, int64_t round) {
   LogWarning(kLog, "site=%s round=%d site.debug_fault: done stalling in %s", c.name, round, where);
 }
 
-// Tests only (site.debug_dump_updates): keeps a copy of an update the coordinator
-// acknowledged, so that a test can recompute the aggregate from what was really accepted.
-void DumpUpdate(const SiteConfig& c, int64_t round, int64_t num_examples, const ModelState& delta) {
+// Tests only (site.debug_dump_updates): keeps a copy of each plaintext update, as the
+// coordinator will decode it, so that a test can recompute the aggregate from what was really
+// folded: round-<r>.sent.{dfs,json} before it is sent (the last attempt for the round), and
+// round-<r>.{dfs,json} once the coordinator acknowledged it. A coordinator killed between
+// folding an update and answering leaves only the first.
+enum class Dump { kSent, kAcknowledged };
+void DumpUpdate(const SiteConfig& c, int64_t round, int64_t num_examples, const ModelState& delta,
+                Dump what) {
   if (c.debug_dump_updates.empty()) return;
-  const std::string base = c.debug_dump_updates + "/round-" + std::to_string(round);
+  const std::string base = c.debug_dump_updates + "/round-" + std::to_string(round) +
+                           (what == Dump::kSent ? ".sent" : "");
   Status s = SaveModelState(delta, base + ".dfs");
   std::ofstream meta(base + ".json");
   meta << "{\"site\": " << JsonString(c.name) << ", \"round\": " << round
@@ -282,26 +288,29 @@ Status Train(const SiteConfig& c, FederationClient& client, SiteState* s, const 
   if (task.secagg().empty()) {
     DF_ASSIGN_OR_RETURN(CodecOptions codec, NegotiatedCodec(s->spec));
     if (codec.codec == UpdateCodec::kNone) {
+      DumpUpdate(c, round, examples, delta, Dump::kSent);
       DF_RETURN_IF_ERROR(upload(delta, [&] {
         return client.PushUpdate(round, task.model_version(), examples, delta, metrics);
       }));
-      DumpUpdate(c, round, examples, delta);
+      DumpUpdate(c, round, examples, delta, Dump::kAcknowledged);
       return OkStatus();
     }
     // The residual changes only once the coordinator accepted the update: a refused upload
     // leaves it as it was.
     ModelState residual = s->topk_residual.Clone();
     DF_ASSIGN_OR_RETURN(ModelState encoded, EncodeUpdate(delta, codec, &residual));
+    ModelState decoded;  // tests: what the coordinator decodes, not what we had
+    if (!c.debug_dump_updates.empty()) {
+      DF_ASSIGN_OR_RETURN(decoded, DecodeUpdate(encoded, delta, codec, "own update"));
+      DumpUpdate(c, round, examples, decoded, Dump::kSent);
+    }
     DF_RETURN_IF_ERROR(upload(encoded, [&] {
       return client.PushUpdate(round, task.model_version(), examples, encoded, metrics,
                                /*masked=*/false, /*sealer=*/nullptr,
                                std::string(UpdateCodecName(codec.codec)));
     }));
     s->topk_residual = std::move(residual);
-    if (!c.debug_dump_updates.empty()) {  // what the coordinator decoded, not what we had
-      DF_ASSIGN_OR_RETURN(ModelState sent, DecodeUpdate(encoded, delta, codec, "own update"));
-      DumpUpdate(c, round, examples, sent);
-    }
+    DumpUpdate(c, round, examples, decoded, Dump::kAcknowledged);
     return OkStatus();
   }
   // Secure aggregation: only the masked, quantized, weighted update leaves the site.
