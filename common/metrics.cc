@@ -11,6 +11,17 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// At least two classes and K probabilities per row.
+Status CheckShape(size_t k, size_t rows, size_t probabilities) {
+  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
+  if (probabilities != rows * k) {
+    return InvalidArgumentError("metrics: " + std::to_string(probabilities) +
+                                " probabilities for " + std::to_string(rows) + " rows of " +
+                                std::to_string(k) + " classes");
+  }
+  return OkStatus();
+}
+
 double Ratio(int64_t num, int64_t den) {
   return den == 0 ? kNaN : static_cast<double>(num) / static_cast<double>(den);
 }
@@ -162,21 +173,6 @@ double OneVsRestAuc(const std::vector<float>& scores, const std::vector<int64_t>
   return (rank_sum - static_cast<double>(pos) * (pos + 1) / 2.0) /
          (static_cast<double>(pos) * static_cast<double>(neg));
 }
-
-namespace {
-
-// At least two classes and K probabilities per row.
-Status CheckShape(size_t k, size_t rows, size_t probabilities) {
-  if (k < 2) return InvalidArgumentError("metrics: need at least 2 classes");
-  if (probabilities != rows * k) {
-    return InvalidArgumentError("metrics: " + std::to_string(probabilities) +
-                                " probabilities for " + std::to_string(rows) + " rows of " +
-                                std::to_string(k) + " classes");
-  }
-  return OkStatus();
-}
-
-}  // namespace
 
 StatusOr<ClassificationReport> Evaluate(const std::vector<std::string>& class_names,
                                         const std::vector<int64_t>& truth,

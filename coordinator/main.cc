@@ -13,6 +13,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "client/data/metadata_encoder.h"
 #include "client/data/metadata_schema.h"
 #include "client/federation/federation_spec.h"
@@ -274,11 +275,10 @@ int Main(const std::string& config_path, const std::map<std::string, std::string
   const std::vector<std::string> untold =
       engine.AwaitSitesToldDone(std::chrono::duration<double>(c.stop_grace_s));
   if (!untold.empty()) {
-    std::string names;
-    for (const auto& n : untold) names += (names.empty() ? "" : ", ") + n;
     LogWarning(kLog, "%d site(s) did not ask for a task within server.stop_grace_s = %g s and "
                "were not told that the federation is over: %s; they keep retrying until "
-               "their admins stop them", untold.size(), c.stop_grace_s, names);
+               "their admins stop them", untold.size(), c.stop_grace_s,
+               absl::StrJoin(untold, ", "));
   }
   std::this_thread::sleep_until(ended + std::chrono::seconds(2));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

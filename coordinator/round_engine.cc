@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/crypto/fixed_point.h"
@@ -81,6 +82,15 @@ RoundEngine::RoundEngine(CoordinatorConfig config, v1::FederationSpec spec, Mode
 bool RoundEngine::WaitUntil(std::unique_lock<std::mutex>& lock, Clock::time_point t,
                             const std::function<bool()>& done) {
   return cv_.wait_until(lock, t, [&] { return stop_ || done(); }) && !stop_;
+}
+
+std::vector<std::string> RoundEngine::LiveSites() const {
+  const auto alive = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
+  std::vector<std::string> live;
+  for (const auto& [name, s] : sites_) {
+    if (s.last_seen >= alive) live.push_back(name);
+  }
+  return live;
 }
 
 Status RoundEngine::Touch(const std::string& site) {
@@ -197,11 +207,7 @@ StatusOr<v1::Task> RoundEngine::WaitForTask(const std::string& site,
 
 std::vector<std::string> RoundEngine::AwaitSitesToldDone(std::chrono::duration<double> grace) {
   std::unique_lock<std::mutex> lock(mu_);
-  const auto alive = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
-  std::vector<std::string> waiting;
-  for (const auto& [name, s] : sites_) {
-    if (s.last_seen >= alive) waiting.push_back(name);
-  }
+  const std::vector<std::string> waiting = LiveSites();
   auto untold = [&] {
     std::vector<std::string> out;
     for (const auto& name : waiting) {
@@ -734,10 +740,9 @@ Status RoundEngine::RunRound(int64_t round) {
   // Noise or a server optimizer can take a BatchNorm variance below zero: NaN at every site.
   std::vector<std::string> clamped_tensors;
   if (const int64_t clamped = ClampRunningVariances(&next, &clamped_tensors); clamped > 0) {
-    std::string names;
-    for (const auto& n : clamped_tensors) names += (names.empty() ? "" : ", ") + n;
     LogWarning(kLog, "round=%d: %d BatchNorm running variances came out negative (%s); set to "
-               "0 so that the model stays finite", round, clamped, names);
+               "0 so that the model stays finite", round, clamped,
+               absl::StrJoin(clamped_tensors, ", "));
   }
   DF_ASSIGN_OR_RETURN(ModelState strategy_state, strategy_->SaveState());
   auto next_global = MakeGlobalModel(round, std::move(next));
@@ -800,10 +805,7 @@ Status RoundEngine::EvaluateRound(int64_t round) {
   phase_ = Phase::kEvaluate;
   eval_expected_.clear();
   eval_reports_.clear();
-  const auto alive = Clock::now() - Seconds(std::max(120.0, 2 * config_.round_deadline_s));
-  for (const auto& [name, s] : sites_) {
-    if (s.last_seen >= alive) eval_expected_.insert(name);
-  }
+  for (const auto& name : LiveSites()) eval_expected_.insert(name);
   lock.unlock();
   cv_.notify_all();
   lock.lock();

@@ -156,6 +156,9 @@ class RoundEngine {
   int ReadySites() const;
   std::vector<std::string> SelectSites(int64_t round);
   Status Touch(const std::string& site);
+  // Sites seen within the last two round deadlines (at least 120 s): those expected to
+  // evaluate a round and to hear that the federation is over. REQUIRES mu_ held.
+  std::vector<std::string> LiveSites() const;
   void FinishEvaluation(int64_t round);
   v1::FederationStatus::State StateLocked() const;
   Status CheckUpdateLocked(const std::string& site, int64_t round, int64_t version,

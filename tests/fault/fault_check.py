@@ -156,6 +156,17 @@ def check_state(state, before, save):
                       "temporary": len(leftovers)}))
 
 
+def dumped(dump_dir, r, kind):
+    """(site, num_examples, delta bytes) of a site's dump round-r<kind> (site.debug_dump_updates:
+    kind "" = acknowledged, ".sent" = the last sent), or None."""
+    meta = os.path.join(dump_dir, "round-%d%s.json" % (r, kind))
+    if not os.path.exists(meta):
+        return None
+    m = json.load(open(meta))
+    _, delta, _ = read_state(os.path.join(dump_dir, "round-%d%s.dfs" % (r, kind)))
+    return m["site"], m["num_examples"], delta
+
+
 def check_fedavg(state, dump_dirs, rounds):
     import numpy as np
 
@@ -179,26 +190,15 @@ def check_fedavg(state, dump_dirs, rounds):
     for r in rounds:
         manifest, prev, _ = read_state(os.path.join(ck, "global-%06d.dfs" % (r - 1)))
         _, cur, _ = read_state(os.path.join(ck, "global-%06d.dfs" % r))
-        updates = []
-        for d in dump_dirs:
-            meta = os.path.join(d, "round-%d.json" % r)
-            if os.path.exists(meta):
-                m = json.load(open(meta))
-                _, delta, _ = read_state(os.path.join(d, "round-%d.dfs" % r))
-                updates.append((m["site"], m["num_examples"], delta))
+        updates = [u for u in (dumped(d, r, "") for d in dump_dirs) if u]
         if rows[r][3] > len(updates):
             acked = {u[0] for u in updates}
-            for d in dump_dirs:
-                meta = os.path.join(d, "round-%d.sent.json" % r)
-                if not os.path.exists(meta):
+            for u in (dumped(d, r, ".sent") for d in dump_dirs):
+                if not u or u[0] in acked or (u[0], r) not in accepted:
                     continue
-                m = json.load(open(meta))
-                if m["site"] in acked or (m["site"], r) not in accepted:
-                    continue
-                _, delta, _ = read_state(os.path.join(d, "round-%d.sent.dfs" % r))
-                updates.append((m["site"], m["num_examples"], delta))
+                updates.append(u)
                 print("round %d: %s's update was accepted (audit log) but never acknowledged: the "
-                      "coordinator went away before answering; counting what it sent" % (r, m["site"]))
+                      "coordinator went away before answering; counting what it sent" % (r, u[0]))
         sites = sorted(u[0] for u in updates)
         if rows[r][3] != len(updates):
             fail("round %d: sites_reported is %d, but the coordinator acknowledged %d updates (%s)"
